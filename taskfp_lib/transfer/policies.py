@@ -387,10 +387,22 @@ def shipped_policy_relpaths() -> list[str]:
         rels = []
     if rels:
         return rels
-    mirror = Path(os.environ.get("TASKFP_MIRROR", Path(__file__).resolve().parents[3] / "shared" / "data"
-                                 / "task-fingerprinting"))
+    mirror = _mirror()
+    if mirror is None:
+        return []
     root = mirror / AUTO_AUGMENTATION_ROOT
     return sorted(str(p.relative_to(mirror)).replace(os.sep, "/") for p in root.glob("*/AA/*/policy_0001.json"))
+
+
+def _mirror() -> Path | None:
+    """The local mirror of the upstream repository (``$TASKFP_MIRROR`` or the default)."""
+    try:
+        from taskfp_lib.data import default_mirror
+
+        return default_mirror()
+    except ImportError:  # pragma: no cover
+        env = os.environ.get("TASKFP_MIRROR")
+        return Path(env) if env else None
 
 
 def policy_relpath(task: str, repetition: int) -> str:
@@ -414,21 +426,16 @@ def policy_relpath(task: str, repetition: int) -> str:
 def policy_file(task: str, repetition: int) -> Path:
     """Verified local copy of the learned policy of ``task`` (see :func:`policy_relpath`).
 
-    Uses ``taskfp_lib.data.data_path`` (data manifest, mirror or download); without a data
-    manifest it reads the mirror named by ``$TASKFP_MIRROR`` directly.
+    Uses ``taskfp_lib.data.data_path`` (data manifest, mirror or download); for a file not in
+    the data manifest it reads the local mirror (``$TASKFP_MIRROR``) directly.
     """
     rel = policy_relpath(task, repetition)
+    from taskfp_lib.data import DataError, data_path
+
     try:
-        from taskfp_lib.data import DataError, data_path
-    except ImportError:  # pragma: no cover - the lead's data module is part of the package
-        data_path = None
-    if data_path is not None:
-        try:
-            return data_path(rel)
-        except DataError:
-            if "TASKFP_MIRROR" not in os.environ:
-                raise
-    path = Path(os.environ["TASKFP_MIRROR"]) / rel
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: learned augmentation policy not found")
-    return path
+        return data_path(rel)
+    except DataError as err:  # not (yet) in the data manifest: read the mirror directly
+        mirror = _mirror()
+        if mirror is None or not (mirror / rel).is_file():
+            raise FileNotFoundError(f"{rel}: learned augmentation policy not available ({err})") from err
+        return mirror / rel

@@ -1,0 +1,149 @@
+"""Recipes of the paper's figures and tables (spec 7), each returning a tidy DataFrame.
+
+The notebooks call these functions and plot or print their results; the tests compare them with
+the numbers the paper prints.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from . import ranking
+from .affinity import BKLD_VARIANTS, SELECTOR_FILES, SELECTOR_SETS, affinity_from_distance, load_affinities, \
+    load_distance, sample_size_stem
+from .evaluation import evaluate, evaluate_budgets
+from .metrics import paper_regret
+from .outcomes import Outcomes, load_outcomes
+from .tasks import load_task_infos, task_pool_table, task_statistics
+
+SAMPLE_SIZES = (10, 100, 1000)
+FULL_SAMPLES = 10000
+RESAMPLING_SEEDS = range(10)
+
+
+def tripled_evaluations(selector_set: str = "paper", outcomes: Outcomes | None = None,
+                        affinities: dict | None = None) -> pd.DataFrame:
+    """The evaluation table behind Fig. 5, Table 4, the stability scores and Supp. Fig. 1.
+
+    Three repetitions evaluated separately, both metrics, all scenarios, top-3 average, all five
+    meta metrics (drop ``gain`` for the rankings).
+    """
+    outcomes = load_outcomes() if outcomes is None else outcomes
+    affinities = load_affinities(SELECTOR_SETS[selector_set]) if affinities is None else affinities
+    return evaluate(outcomes, affinities)
+
+
+def without_gain(evaluations: pd.DataFrame) -> pd.DataFrame:
+    return evaluations[evaluations["meta_metric"] != "gain"].reset_index(drop=True)
+
+
+def fig4_shots(outcomes: Outcomes | None = None, budgets=range(1, 6)) -> pd.DataFrame:
+    """Fig. 4: best-of-k transfer by number of shots (spec 7.1).
+
+    Panel ``a``: fraction of improved tasks (gain, BA) for bKLD(small,target); panel ``b``: AUROC
+    improvement for Manual and bKLD(small,target). Mean and pandas std over the three repetitions
+    of the per-repetition mean over the 43 targets.
+    """
+    outcomes = load_outcomes() if outcomes is None else outcomes
+    panels = {"a": (["bKLD(small,target)"], "gain", "BA"), "b": (["Manual", "bKLD(small,target)"], "improvement", "AUROC")}
+    rows = []
+    for panel, (selectors, meta, metric) in panels.items():
+        ev = evaluate_budgets(outcomes, load_affinities(selectors), budgets, metrics=[metric], top_metrics=[meta],
+                              corr_metrics=[], mode="best")
+        per_rep = ev.groupby(["scenario", "selector", "shots", "aggregate"], sort=False)["score"].mean()
+        stats = per_rep.groupby(["scenario", "selector", "shots"], sort=False).agg(["mean", "std"]).reset_index()
+        stats.insert(0, "panel", panel)
+        rows.append(stats)
+    return pd.concat(rows, ignore_index=True)[["panel", "scenario", "selector", "shots", "mean", "std"]]
+
+
+def relative_increase(shots: pd.DataFrame) -> pd.DataFrame:
+    """Relative performance increase of bKLD(small,target) over Manual (spec 7.1), from Fig. 4b."""
+    b = shots[shots["panel"] == "b"].groupby(["scenario", "selector"], sort=False)["mean"].mean().unstack("selector")
+    out = pd.DataFrame({"scenario": b.index, "manual_mean": b["Manual"].to_numpy(),
+                        "bkld_mean": b["bKLD(small,target)"].to_numpy()})
+    out["relative_percent"] = (out["bkld_mean"] - out["manual_mean"]) / out["manual_mean"] * 100
+    out["absolute_points"] = (out["bkld_mean"] - out["manual_mean"]) * 100
+    return out
+
+
+def table4_win_rates(evaluations: pd.DataFrame, selector_set: str) -> pd.DataFrame:
+    """Supplementary Table 4 in long form: selector_set, selector, scenario (or ``mean``), win_rate_percent."""
+    rates = ranking.win_rates(without_gain(evaluations)) * 100
+    long = rates.reset_index().melt(id_vars="selector", var_name="scenario", value_name="win_rate_percent")
+    long.insert(0, "selector_set", selector_set)
+    return long
+
+
+def stability_table(evaluations: pd.DataFrame, selector_set: str) -> pd.DataFrame:
+    """Setup stability scores (spec 7.2): selector_set, component, score."""
+    scores = ranking.stability_scores(without_gain(evaluations))
+    return pd.DataFrame({"selector_set": selector_set, "component": scores.index, "score": scores.to_numpy()})
+
+
+def fig5_rankings(evaluations: pd.DataFrame, selector_set: str, n_bootstrap: int = 1000,
+                  seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fig. 5: bootstrap rankings of the 16 panels and their summary (spec 7.3)."""
+    ranks = ranking.bootstrap_rankings(without_gain(evaluations), n_bootstrap=n_bootstrap, seed=seed)
+    ranks.insert(0, "selector_set", selector_set)
+    summary = ranking.ranking_summary(ranks).reset_index()
+    summary.insert(0, "selector_set", selector_set)
+    return ranks, summary
+
+
+def supfig1_rank_then_mean(evaluations: pd.DataFrame, selector_set: str, n_bootstrap: int = 1000,
+                           seed: int = 42) -> pd.DataFrame:
+    """Supplementary Fig. 1 (spec 7.4)."""
+    out = ranking.rank_then_mean(without_gain(evaluations), n_bootstrap=n_bootstrap, seed=seed)
+    out.insert(0, "selector_set", selector_set)
+    return out[["selector_set", "meta_metric", "scenario", "selector", "mean_rank", "std"]]
+
+
+def table3_scenario_similarity(outcomes: Outcomes | None = None) -> pd.DataFrame:
+    """Supplementary Table 3 (spec 7.6): scenario_a, scenario_b, mean, std."""
+    outcomes = load_outcomes() if outcomes is None else outcomes
+    return ranking.scenario_similarity(outcomes)[["scenario_a", "scenario_b", "mean", "std"]]
+
+
+def fig6_sample_size(variants: Sequence[str] = BKLD_VARIANTS, outcomes: Outcomes | None = None,
+                     sample_sizes=SAMPLE_SIZES, seeds=RESAMPLING_SEEDS, progress: bool = True) -> pd.DataFrame:
+    """Fig. 6: robustness of the bKLD variants to the fingerprint sample size (spec 7.7).
+
+    Single (mean-aggregated) evaluations, best-of-3, both metrics; per file the mean over the 43
+    targets, then mean and pandas std over the resampling seeds (std NaN for the full 10,000).
+    ``regret`` values are the paper's regret (lower is better).
+    """
+    from tqdm.auto import tqdm
+
+    outcomes = load_outcomes() if outcomes is None else outcomes
+    jobs = [(v, n, s) for v in variants for n in sample_sizes for s in seeds] + [(v, FULL_SAMPLES, 0) for v in variants]
+    rows = []
+    for variant, n, seed in tqdm(jobs, desc="Fig. 6 distance files", disable=not progress):
+        stem = SELECTOR_FILES[variant] if n == FULL_SAMPLES else sample_size_stem(SELECTOR_FILES[variant], n, seed)
+        aff = {variant: affinity_from_distance(load_distance(stem))}
+        ev = evaluate(outcomes, aff, aggregates=["mean"], mode="best",
+                      top_metrics=["regret", "percentile", "gain", "improvement"])
+        means = ev.groupby(["scenario", "meta_metric", "metric"], sort=False)["score"].mean().reset_index()
+        means["variant"], means["samples"], means["seed"] = variant, n, seed
+        rows.append(means)
+    df = pd.concat(rows, ignore_index=True)
+    regret = df["meta_metric"] == "regret"
+    df.loc[regret, "score"] = paper_regret(df.loc[regret, "score"])
+    out = df.groupby(["variant", "scenario", "samples", "meta_metric", "metric"], sort=False)["score"] \
+        .agg(["mean", "std"]).reset_index()
+    return out
+
+
+def fig3_task_statistics(task_infos: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Fig. 3 statistics: min, q1, median, q3, max of the task properties (spec 7.8)."""
+    task_infos = load_task_infos() if task_infos is None else task_infos
+    return task_statistics(task_infos)[["property", "min", "q1", "median", "q3", "max"]]
+
+
+def task_pool(task_infos: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per task with its phase, domain, group and properties (Fig. 3 data)."""
+    task_infos = load_task_infos() if task_infos is None else task_infos
+    return task_pool_table(task_infos)
+
+

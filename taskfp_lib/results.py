@@ -1,0 +1,66 @@
+"""Machine-readable results of the notebooks and the provenance footer of every book page."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+from .data import REPO_ROOT, atomic_write_text, manifest_digest
+
+#: fixed order of the selector sets in shared results files
+SELECTOR_SET_ORDER = ("paper", "revision")
+
+
+def results_dir(path: str | Path | None = None) -> Path:
+    """``$TASKFP_RESULTS_DIR`` or ``results/`` in the repository."""
+    return Path(path or os.environ.get("TASKFP_RESULTS_DIR", REPO_ROOT / "results"))
+
+
+def to_csv_text(df: pd.DataFrame) -> str:
+    """Plain CSV with full float precision (shortest round-trip repr), no index, ``\\n`` line ends."""
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, lineterminator="\n")
+    return buf.getvalue()
+
+
+def write_results(df: pd.DataFrame, name: str, directory: str | Path | None = None,
+                  replace: dict | None = None) -> Path:
+    """Write ``df`` atomically to ``<results>/<name>.csv``.
+
+    With ``replace={"selector_set": "paper"}`` only the rows of that key are replaced in an existing
+    file, so that notebook runs with different parameters share one file; rows are kept in the
+    fixed order of :data:`SELECTOR_SET_ORDER`, whatever the order of the runs.
+    """
+    path = results_dir(directory) / f"{name}.csv"
+    if replace:
+        (col, value), = replace.items()
+        if path.is_file():
+            old = pd.read_csv(path, keep_default_na=False, na_values=[""])
+            old = old[old[col].astype(str) != str(value)]
+            df = pd.concat([old, df], ignore_index=True)
+        order = {v: i for i, v in enumerate(SELECTOR_SET_ORDER)}
+        df = df.sort_values(col, key=lambda s: s.map(lambda v: order.get(v, len(order))), kind="stable")
+    atomic_write_text(path, to_csv_text(df))
+    return path
+
+
+def code_version() -> str:
+    """Package version plus the git commit (and ``-dirty``) when run from a checkout."""
+    try:
+        commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return f"taskfp {__version__}" + (f" ({commit})" if commit else "")
+
+
+def provenance(parameters: dict) -> str:
+    """Markdown footer: code version, parameters and the data manifest hash."""
+    params = json.dumps(parameters, sort_keys=True, default=str)
+    return ("**Provenance.** Code: `" + code_version() + "`; parameters: `" + params + "`; data manifest sha256: `"
+            + manifest_digest()[:16] + "` (`data_manifest/manifest.csv`).")
