@@ -1,0 +1,156 @@
+"""``taskfp cloud``: a local knowledge cloud of task fingerprints."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DESCRIPTION = """\
+A knowledge cloud holds fingerprints of earlier tasks together with what worked for them
+(best architecture, a reference to the augmentation policy, whether the data is shareable).
+
+Workflow (paper, Fig. 1):
+  taskfp cloud init CLOUD                                  create an empty cloud (a directory)
+  taskfp cloud add CLOUD task.npz --best-architecture convnext_tiny --augmentation-policy policies/task.json
+                                                           contribute a fingerprint and its meta information
+  taskfp cloud list CLOUD                                  what is in the cloud
+  taskfp cloud query CLOUD my_task.npz -k 3                the k closest earlier tasks = the transfer sources
+  taskfp cloud export CLOUD shared.zip                     share the cloud with another lab ...
+  taskfp cloud import CLOUD shared.zip                     ... which imports it (validated; nothing is executed)
+  taskfp cloud remove CLOUD TASK
+All fingerprints of a cloud must come from the same extractor weights and reference-range file.
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("cloud", help="knowledge cloud: init, add, list, query, remove, export, import",
+                                   description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cloud_command", metavar="OPERATION")
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+
+    p = sub.add_parser("init", help="create an empty knowledge cloud directory")
+    p.add_argument("cloud", type=Path)
+    p.set_defaults(func=_init)
+
+    p = sub.add_parser("add", help="add fingerprint files with meta information")
+    p.add_argument("cloud", type=Path)
+    p.add_argument("fingerprints", nargs="+", type=Path)
+    p.add_argument("--best-architecture", help="best model found for the task (e.g. a timm name)")
+    p.add_argument("--augmentation-policy", help="reference (path/URL/id) to the task's augmentation policy")
+    p.add_argument("--data-shareable", action="store_true", help="the images can be shared for co-training")
+    p.add_argument("--contact")
+    p.add_argument("--notes")
+    p.add_argument("--overwrite", action="store_true", help="replace an entry with the same task name")
+    p.set_defaults(func=_add)
+
+    p = sub.add_parser("list", help="list the tasks in the cloud")
+    p.add_argument("cloud", type=Path)
+    p.add_argument("--csv", type=Path, help="also write the listing as CSV")
+    p.set_defaults(func=_list)
+
+    p = sub.add_parser("remove", help="remove a task from the cloud")
+    p.add_argument("cloud", type=Path)
+    p.add_argument("task")
+    p.set_defaults(func=_remove)
+
+    p = sub.add_parser("query", help="rank the cloud's tasks as transfer sources for a fingerprint",
+                       description="Rank the cloud's tasks by their distance to the query task (the target); "
+                                   "the top k are the recommended transfer sources.")
+    p.add_argument("cloud", type=Path)
+    p.add_argument("fingerprint", type=Path, help="fingerprint of the new task")
+    p.add_argument("-k", type=int, default=3, help="number of sources (paper: 3; 0 = all)")
+    p.add_argument("--distance", default="KLD-PP:NS-W:TS-100-BINS",
+                   help="file stem or paper label (default: bKLD(small,target), the paper's recommendation)")
+    p.add_argument("--exclude", nargs="*", default=[], help="cloud tasks to ignore (e.g. sharing images)")
+    p.add_argument("--csv", type=Path, help="also write the ranking as CSV")
+    p.set_defaults(func=_query)
+
+    p = sub.add_parser("export", help="write the cloud (or some tasks) to a zip archive for another lab")
+    p.add_argument("cloud", type=Path)
+    p.add_argument("archive", type=Path)
+    p.add_argument("--tasks", nargs="*", help="only these tasks")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("import", help="import a shared archive (validated; nothing is executed)")
+    p.add_argument("cloud", type=Path)
+    p.add_argument("archive", type=Path)
+    p.add_argument("--on-conflict", choices=["error", "skip", "replace"], default="error")
+    p.set_defaults(func=_import)
+
+
+def _open(path):
+    from ..cloud import KnowledgeCloud
+
+    return KnowledgeCloud(path)
+
+
+def _init(args) -> int:
+    from ..cloud import KnowledgeCloud
+
+    KnowledgeCloud.create(args.cloud)
+    print(f"created knowledge cloud {args.cloud}")
+    return 0
+
+
+def _add(args) -> int:
+    from ..cloud import TaskMeta
+    from ..fingerprints import Fingerprint
+
+    cloud = _open(args.cloud)
+    meta = TaskMeta(best_architecture=args.best_architecture, augmentation_policy=args.augmentation_policy,
+                    data_shareable=args.data_shareable, contact=args.contact, notes=args.notes)
+    fps = [Fingerprint.load(f) for f in args.fingerprints]  # validate all before adding any
+    for fp in fps:
+        cloud.add(fp, meta, overwrite=args.overwrite)
+        print(f"added {fp.task!r}")
+    return 0
+
+
+def _list(args) -> int:
+    df = _open(args.cloud).list()
+    if args.csv:
+        from ..fingerprints._io import atomic_path
+
+        with atomic_path(args.csv, suffix=".csv") as tmp:
+            df.to_csv(tmp, index=False)
+    print(df.to_string(index=False) if len(df) else "(empty knowledge cloud)")
+    return 0
+
+
+def _remove(args) -> int:
+    from ..cloud import CloudError
+
+    try:
+        _open(args.cloud).remove(args.task)
+    except KeyError as err:
+        raise CloudError(str(err.args[0])) from None
+    print(f"removed {args.task!r}")
+    return 0
+
+
+def _query(args) -> int:
+    from ..fingerprints import Fingerprint
+
+    cloud = _open(args.cloud)
+    fp = Fingerprint.load(args.fingerprint)
+    ranking = cloud.query(fp, distance=args.distance, k=args.k, exclude=args.exclude)
+    if args.csv:
+        from ..fingerprints._io import atomic_path
+
+        with atomic_path(args.csv, suffix=".csv") as tmp:
+            ranking.to_csv(tmp, index=False, float_format="%.17g")
+    print(f"closest tasks to {fp.task!r} by {ranking['distance_name'].iloc[0]} (lower = closer):")
+    cols = ["rank", "source", "distance", "best_architecture", "augmentation_policy", "data_shareable"]
+    print(ranking[cols].to_string(index=False))
+    return 0
+
+
+def _export(args) -> int:
+    path = _open(args.cloud).export(args.archive, names=args.tasks)
+    print(f"wrote {path}")
+    return 0
+
+
+def _import(args) -> int:
+    done = _open(args.cloud).import_archive(args.archive, on_conflict=args.on_conflict)
+    print(f"imported {len(done)} task(s): {', '.join(done)}")
+    return 0

@@ -1,0 +1,116 @@
+"""The paper's workflow from the command line: ranges -> fingerprint -> cloud add/list/query/export/import."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskfp_lib.cli import main
+from taskfp_lib.cloud import KnowledgeCloud
+from taskfp_lib.fingerprints import Fingerprint, ReferenceRanges, write_image_folder
+
+EXTRACTOR = ["--model", "test_resnet", "--random-init", "--image-size", "32", "--batch-size", "32"]
+
+
+@pytest.fixture(scope="module")
+def task_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tasks")
+    rng = np.random.default_rng(0)
+    dirs = {}
+    for name, bright in [("dark", 40), ("bright", 200), ("darkish", 60)]:
+        imgs = [(rng.random((16, 16)) * 50 + bright).clip(0, 255).astype(np.uint8) for _ in range(20)]
+        labels = [i % 2 for i in range(20)]
+        dirs[name] = write_image_folder(root / name, imgs, labels)
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def workflow(task_dirs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    ranges = out / "ranges.npz"
+    assert main(["fingerprint", "ranges", str(task_dirs["dark"]), str(task_dirs["bright"]), "-o", str(ranges),
+                 "-n", "120", "--quiet", *EXTRACTOR]) == 0
+    fps = {}
+    for name, d in task_dirs.items():
+        fps[name] = out / f"{name}.npz"
+        # the extractor is taken from the range file (random init, test_resnet, 32 px)
+        assert main(["fingerprint", "create", str(d), "--ranges", str(ranges), "-o", str(fps[name]),
+                     "-n", "120", "--bins", "10", "100", "--quiet"]) == 0
+    return out, ranges, fps
+
+
+def test_help_reads_like_the_workflow(capsys):
+    with pytest.raises(SystemExit):
+        main(["fingerprint", "--help"])
+    text = capsys.readouterr().out
+    assert "taskfp fingerprint ranges" in text and "taskfp fingerprint create" in text and "never a per-image" in text
+    with pytest.raises(SystemExit):
+        main(["cloud", "--help"])
+    text = capsys.readouterr().out
+    for op in ("init", "add", "list", "query", "export", "import", "remove"):
+        assert f"taskfp cloud {op}" in text
+
+
+def test_fingerprint_files_are_valid_and_seeded(workflow, task_dirs, capsys):
+    out, ranges, fps = workflow
+    r = ReferenceRanges.load(ranges)
+    fp = Fingerprint.load(fps["dark"])
+    assert fp.ranges_sha256 == r.sha256 and fp.n_samples == 120 and fp.bins == (10, 100)
+    assert fp.extractor["name"] == "test_resnet" and fp.extractor["weights"].startswith("random-init")
+    again = out / "dark_again.npz"
+    assert main(["fingerprint", "create", str(task_dirs["dark"]), "--ranges", str(ranges), "-o", str(again),
+                 "-n", "120", "--bins", "10", "100", "--quiet"]) == 0
+    np.testing.assert_allclose(Fingerprint.load(again).histogram(100), fp.histogram(100), atol=1e-12)
+    capsys.readouterr()
+    assert main(["fingerprint", "info", str(fps["dark"]), str(ranges)]) == 0
+    text = capsys.readouterr().out
+    assert '"kind": "fingerprint"' in text and '"kind": "reference-ranges"' in text and r.sha256 in text
+
+
+def test_distance_command_writes_published_layout(workflow):
+    out, _, fps = workflow
+    csv = out / "KLD-PP:NS-W:TS-100-BINS.csv"
+    assert main(["fingerprint", "distance", *map(str, fps.values()), "-o", str(csv)]) == 0
+    D = pd.read_csv(csv, index_col=0)
+    assert list(D.index) == list(D.columns) == ["dark", "bright", "darkish"]
+    assert (np.diag(D.to_numpy()) == 0).all() and (D.to_numpy() >= 0).all()
+
+
+def test_cloud_workflow(workflow, tmp_path, capsys):
+    out, _, fps = workflow
+    cloud = tmp_path / "cloud"
+    assert main(["cloud", "init", str(cloud)]) == 0
+    assert main(["cloud", "add", str(cloud), str(fps["dark"]), "--best-architecture", "resnet50",
+                 "--augmentation-policy", "policies/dark.json", "--data-shareable"]) == 0
+    assert main(["cloud", "add", str(cloud), str(fps["bright"]), "--best-architecture", "vit_small"]) == 0
+    capsys.readouterr()
+    assert main(["cloud", "list", str(cloud)]) == 0
+    listing = capsys.readouterr().out
+    assert "resnet50" in listing and "vit_small" in listing
+    ranking_csv = tmp_path / "ranking.csv"
+    assert main(["cloud", "query", str(cloud), str(fps["darkish"]), "-k", "2", "--distance", "VDNA-PP:NN-100-BINS",
+                 "--csv", str(ranking_csv)]) == 0
+    ranking = pd.read_csv(ranking_csv)
+    assert ranking["source"].tolist() == ["dark", "bright"]          # darker images are closer
+    direct = KnowledgeCloud(cloud).query(Fingerprint.load(fps["darkish"]), distance="VDNA-PP:NN-100-BINS", k=2)
+    np.testing.assert_array_equal(ranking["distance"].to_numpy(), direct["distance"].to_numpy())
+    archive = tmp_path / "share.zip"
+    assert main(["cloud", "export", str(cloud), str(archive)]) == 0
+    other = tmp_path / "other"
+    assert main(["cloud", "init", str(other)]) == 0
+    assert main(["cloud", "import", str(other), str(archive)]) == 0
+    assert KnowledgeCloud(other).names == ["dark", "bright"]
+    assert main(["cloud", "remove", str(other), "dark"]) == 0
+    assert KnowledgeCloud(other).names == ["bright"]
+    capsys.readouterr()
+    # errors are reported, not raised
+    assert main(["cloud", "remove", str(other), "dark"]) == 1
+    assert "not in the cloud" in capsys.readouterr().err
+    assert main(["cloud", "query", str(cloud), str(fps["darkish"]), "--distance", "Sinkhorn Divergence"]) == 1
+    assert "per-image features" in capsys.readouterr().err
+    assert main(["cloud", "list", str(tmp_path / "nowhere")]) == 1
