@@ -1,0 +1,54 @@
+"""Shared fixtures. Environment for tests and for the notebook kernels that nbval starts."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+# notebooks re-executed by nbval write their results here, never into the committed results/
+os.environ.setdefault("TASKFP_RESULTS_DIR", tempfile.mkdtemp(prefix="taskfp-nbval-results-"))
+
+import pytest  # noqa: E402
+
+
+def _published_data_available() -> bool:
+    from taskfp_lib.data import DataError, data_path
+
+    try:
+        data_path("cache/task_infos.csv")
+        return True
+    except DataError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def published():
+    """Skip (locally) when the published files cannot be had; in CI (CI=true) their absence is an error."""
+    if not _published_data_available():
+        if os.environ.get("CI"):
+            pytest.fail("the published data is not available in CI (mirror missing and no download)")
+        pytest.skip("published data not available: set TASKFP_MIRROR or allow the download")
+    return True
+
+
+@pytest.fixture(scope="session")
+def outcomes(published):
+    from taskfp_lib.outcomes import load_outcomes
+
+    return load_outcomes()
+
+
+@pytest.fixture(scope="session")
+def paper_evaluations(outcomes):
+    from taskfp_lib.artefacts import tripled_evaluations
+
+    return tripled_evaluations("paper", outcomes)
+
+
+@pytest.fixture(scope="session")
+def task_infos(published):
+    from taskfp_lib.tasks import load_task_infos
+
+    return load_task_infos()
