@@ -6,7 +6,6 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MATHJAX_VERSION := 3.2.2
 export NO_ALBUMENTATIONS_UPDATE := 1
-export MPLBACKEND := Agg
 
 .PHONY: install data notebooks mathjax html book test bench clean
 
@@ -22,7 +21,7 @@ data: install
 # execute every notebook in place with papermill (writes results/ and the executed notebooks)
 notebooks: data
 	mkdir -p _build
-	HF_HUB_OFFLINE=1 $(BIN)/python scripts/run_notebooks.py --timing _build/notebook_times.json
+	HF_HUB_OFFLINE=1 $(BIN)/python -m taskfp_lib.book --timing _build/notebook_times.json
 
 # MathJax served by the book itself (offline), from the npm registry
 mathjax: book/_static/mathjax/tex-chtml.js

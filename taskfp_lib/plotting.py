@@ -3,16 +3,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")  # headless; notebooks display the returned figures inline
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from .outcomes import SCENARIOS  # noqa: E402
-from .ranking import RANKING_METAS  # noqa: E402
+from .outcomes import SCENARIOS
+from .ranking import RANKING_METAS
 
 META_LABELS = {"regret": "Regret", "percentile": "Percentile", "improvement": "Improvement", "gain": "Gain",
                "weightedtau": "Weightedtau"}

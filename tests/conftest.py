@@ -6,7 +6,6 @@ import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 # notebooks re-executed by nbval write their results here, never into the committed results/
 os.environ.setdefault("TASKFP_RESULTS_DIR", tempfile.mkdtemp(prefix="taskfp-nbval-results-"))
 
