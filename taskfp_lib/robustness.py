@@ -79,7 +79,7 @@ def sample_size_robustness(features: Mapping[str, np.ndarray], ranges: Reference
         ``reference``; ``;``-joined), ``overlap`` = |selected ∩ reference| / k, ``top1_agrees`` and
         ``kendall_tau`` between the subsampled and the full distances over the candidates.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     names = list(features)
     targets = list(targets) if targets is not None else names

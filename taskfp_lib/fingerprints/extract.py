@@ -238,7 +238,7 @@ def extract_features(task, extractor: FeatureExtractor, n: int = 10_000, seed: i
     labels : ndarray of shape (n,), int64
     plan : (indices, aug_seeds), only if ``return_plan``
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .images import as_task
 
@@ -280,7 +280,7 @@ def fisher_embedding(task, extractor: FeatureExtractor, features: np.ndarray, la
     embedding : ndarray of shape (n_params,), float32
     meta : dict with ``layers`` (names), ``sizes``, ``n_fisher``, ``seed``
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .images import as_task
 
