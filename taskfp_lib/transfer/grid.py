@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import platform
 import re
 import sys
 import tempfile
@@ -332,7 +333,8 @@ def run_job(job: Job, spec: GridSpec | dict, workdir: str | os.PathLike, *_depen
     else:
         raise ValueError(f"unknown job kind {job.kind!r}")
     record = result.to_dict()
-    record.update(job=dataclasses.asdict(job), key=job.key, target=job.target, source=job.source)
+    record.update(job=dataclasses.asdict(job), key=job.key, target=job.target, source=job.source,
+                  host=platform.node(), pid=os.getpid())
     _atomic_write(out, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
 

@@ -70,8 +70,9 @@ class TrainConfig:
         The held-out split (20 %, class-stratified, fixed across repetitions).
     limit_train_batches : int or float, optional
         Cap on the training batches per epoch (tests, benchmarks).
-    accelerator, num_workers, cache_images, progress
-        Execution details.
+    accelerator, num_threads, num_workers, cache_images, progress
+        Execution details. ``num_threads`` sets torch's CPU threads for the run (use 1 on
+        shared or oversubscribed CPUs, where several OpenMP threads per process slow down a lot).
     """
 
     arch: str = BASELINE_ARCHITECTURE
@@ -93,6 +94,7 @@ class TrainConfig:
     split_seed: int = 0
     limit_train_batches: int | float | None = None
     accelerator: str = "auto"
+    num_threads: int | None = None
     num_workers: int = 0
     cache_images: bool = False
     progress: bool = False
@@ -197,6 +199,16 @@ def train(datamodule: TaskDataModule | CoTrainingDataModule, module: ClassifierM
 
     Returns the trained module, the test metrics and the learning rate used.
     """
+    threads = torch.get_num_threads()
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        return _train(datamodule, module, cfg, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(datamodule, module, cfg, seed):
     with _quiet(cfg.progress), tempfile.TemporaryDirectory(prefix="taskfp-train-") as tmp:
         L.seed_everything(seed, workers=True, verbose=False)
         trainer_kwargs = dict(accelerator=cfg.accelerator, devices=1, deterministic=True, logger=False,
@@ -206,9 +218,9 @@ def train(datamodule: TaskDataModule | CoTrainingDataModule, module: ClassifierM
         if cfg.lr_find:
             from lightning.pytorch.tuner import Tuner
 
-            finder_trainer = L.Trainer(max_epochs=cfg.max_epochs, **trainer_kwargs)
+            finder_trainer = L.Trainer(max_epochs=10_000, **trainer_kwargs)  # bounded by num_training steps
             finder = Tuner(finder_trainer).lr_find(module, datamodule=datamodule, num_training=cfg.lr_find_steps,
-                                                   update_attr=True, attr_name="lr")
+                                                   update_attr=True, attr_name="lr", early_stop_threshold=None)
             suggestion = finder.suggestion() if finder is not None else None
             if suggestion is None or not np.isfinite(suggestion):
                 module.lr = cfg.lr
