@@ -100,7 +100,7 @@ def run(args) -> int:
                       allow_partial=args.allow_partial)  # fail fast, before the kernel starts
         _say(args, f"{args.distance}: valid distance matrix")
     name = args.name or (csv.stem if csv is not None else
-                         {"ensemble": "Ensemble (bKLD(small,target) + Manual)", "random": "Random"}[args.example])
+                         {"ensemble": "Ensemble(bKLD,Manual)", "random": "Random"}[args.example])
     out.mkdir(parents=True, exist_ok=True)
     params = {"distance_csv": str(csv) if csv else None, "name": name, "example": args.example or "ensemble",
               "similarity": args.similarity, "transpose": bool(args.transpose),
