@@ -147,3 +147,68 @@ def task_pool(task_infos: pd.DataFrame | None = None) -> pd.DataFrame:
     return task_pool_table(task_infos)
 
 
+
+
+# --- repository-revision extras (spec 8) -----------------------------------------------------------------
+
+BIN_COUNTS = (10, 25, 50, 75, 100, 250, 500, 750, 1000)
+BIN_FAMILIES = {"bKLD(unweighted)": "KLD-PP:NS", "bKLD(target)": "KLD-PP:NS-W:TS", "bKLD(source)": "KLD-PP:NS-W:SN"}
+PROBES = ("CLIP", "DINO", "MAE")
+PROBE_SELECTORS = ["Manual", "VDNA", "FID", "P2L", "Sinkhorn", "bKLD(small,target)", "bKLD(large,unweighted)"]
+
+
+def bins_sweep(outcomes: Outcomes | None = None, families: dict = BIN_FAMILIES, bins=BIN_COUNTS,
+               progress: bool = True) -> pd.DataFrame:
+    """Notebook 4 of the repository: the bKLD families for 10..1000 bins.
+
+    Single (mean-aggregated) evaluations, top-3 average, regret/percentile/gain/improvement and
+    weightedtau; per (scenario, file, meta metric) the mean and pandas std over the 43 targets x 2
+    metrics. ``regret`` is the paper's regret (lower is better).
+    """
+    from tqdm.auto import tqdm
+
+    outcomes = load_outcomes() if outcomes is None else outcomes
+    frames = []
+    for family, stem in tqdm([(f, s) for f, s in families.items()], desc="bin families", disable=not progress):
+        for b in bins:
+            aff = {family: affinity_from_distance(load_distance(f"{stem}-{b}-BINS"))}
+            ev = evaluate(outcomes, aff, aggregates=["mean"], top_metrics=["regret", "percentile", "gain", "improvement"])
+            regret = ev["meta_metric"] == "regret"
+            ev.loc[regret, "score"] = paper_regret(ev.loc[regret, "score"])
+            g = ev.groupby(["scenario", "meta_metric"], sort=False)["score"].agg(["mean", "std"]).reset_index()
+            g.insert(0, "bins", b)
+            g.insert(0, "variant", family)
+            frames.append(g)
+    return pd.concat(frames, ignore_index=True)
+
+
+def full_size_evaluations(selector_set: str = "paper") -> pd.DataFrame:
+    """Notebook 7 of the repository: Arch and CoT evaluated on the full-size (not shrunk) targets."""
+    scenarios = ["Model Architecture", "Co-Training Data"]
+    outcomes = load_outcomes(scenarios=scenarios, shrunk={s: False for s in scenarios})
+    return evaluate(outcomes, load_affinities(SELECTOR_SETS[selector_set]), scenarios=scenarios)
+
+
+def probe_rankings(outcomes: Outcomes | None = None, probes=PROBES, n_bootstrap: int = 1000, seed: int = 42,
+                   selectors=PROBE_SELECTORS) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Notebook 14 of the repository: the selectors recomputed with CLIP, DINO and MAE features.
+
+    Tripled evaluations (top-3 regret/percentile/improvement, weightedtau) per probe; one bootstrap
+    ranking per scenario x meta metric x probe (one generator, seeded once); the summary is the mean
+    and pandas std of each selector's mean ranks over all rankings.
+    """
+    import numpy as np
+
+    outcomes = load_outcomes() if outcomes is None else outcomes
+    rng = np.random.default_rng(seed)
+    frames = []
+    for probe in probes:
+        files = {s: (SELECTOR_FILES[s] if s == "Manual" else f"{SELECTOR_FILES[s]}-{probe}") for s in selectors}
+        ev = evaluate(outcomes, load_affinities(selectors, files=files),
+                      top_metrics=["regret", "percentile", "improvement"])
+        ranks = ranking.bootstrap_rankings(ev, metas=["regret", "percentile", "improvement", "weightedtau"],
+                                           n_bootstrap=n_bootstrap, seed=rng)
+        ranks.insert(0, "probe", probe)
+        frames.append(ranks)
+    ranks = pd.concat(frames, ignore_index=True)
+    return ranks, ranking.ranking_summary(ranks).reset_index()

@@ -36,7 +36,7 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
              k: int = 3, mode: str = "avg", targets: Sequence[str] | None = None,
              sources: Sequence[str] | None = None,
              valid_sources: Callable[[str], Sequence[str]] = paper_valid_sources,
-             target_ref: Callable[[str], str] = shrunk_name) -> pd.DataFrame:
+             target_ref: Callable[[str], str] | None = None) -> pd.DataFrame:
     """Score task selectors on measured transfer outcomes.
 
     Parameters
@@ -54,8 +54,9 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
         Default: the validation (or development) targets and the 71 tasks in registry order.
     valid_sources : callable
         Target -> its valid sources (default: the paper's rule, spec 1.4).
-    target_ref : callable
-        Base target -> the affinity column used for it when the scenario is shrunk.
+    target_ref : callable, optional
+        Target -> its affinity column; default: the shrunk variant for shrunk scenarios (spec 4.3),
+        else the target itself.
 
     Returns
     -------
@@ -81,7 +82,8 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
                     missing = int(np.isnan(o[mask]).sum())
                     raise ValueError(f"{scen}, {metric}, {agg}: {missing} valid (source, target) pairs lack an outcome")
                 base = outcomes.baseline(scen, metric, agg, targets).to_numpy()
-                cols = [target_ref(t) if outcomes.shrunk[scen] else t for t in targets]
+                ref = target_ref or (shrunk_name if outcomes.shrunk[scen] else (lambda t: t))
+                cols = [ref(t) for t in targets]
                 for name, aff in affinities.items():
                     missing = [c for c in cols if c not in aff.columns]
                     if missing:

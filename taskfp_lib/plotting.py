@@ -9,7 +9,7 @@ import pandas as pd
 import seaborn as sns
 
 from .outcomes import SCENARIOS
-from .ranking import RANKING_METAS
+from .ranking import RANKING_METAS, scenario_order
 
 META_LABELS = {"regret": "Regret", "percentile": "Percentile", "improvement": "Improvement", "gain": "Gain",
                "weightedtau": "Weightedtau"}
@@ -53,7 +53,7 @@ def plot_bootstrap_blobs(ranks: pd.DataFrame, metas: Sequence[str] = RANKING_MET
     error bar = std rank.
     """
     _style()
-    scenarios = [s for s in SCENARIOS if s in set(ranks["scenario"])]
+    scenarios = scenario_order(ranks)
     fig, axes = plt.subplots(len(scenarios), len(metas), figsize=(4 * len(metas), 3.6 * len(scenarios)),
                              squeeze=False, constrained_layout=True)
     n_sel = ranks["selector"].nunique()
@@ -98,7 +98,7 @@ def plot_rank_then_mean(df: pd.DataFrame, metas: Sequence[str] = RANKING_METAS) 
     palette = dict(zip(selectors, sns.color_palette("tab10", len(selectors))))
     for ax, meta in zip(np.atleast_1d(axes), metas):
         sub = df[df["meta_metric"] == meta]
-        scen = [s for s in SCENARIOS if s in set(sub["scenario"])]
+        scen = scenario_order(sub)
         for k, sel in enumerate(selectors):
             g = sub[sub["selector"] == sel].set_index("scenario").loc[scen]
             y = np.arange(len(scen)) + (k - len(selectors) / 2) * 0.08

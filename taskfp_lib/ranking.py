@@ -21,6 +21,12 @@ STABILITY_COMPONENTS = {"meta_metric": "meta metrics", "metric": "performance me
 RANKING_METAS = ("regret", "percentile", "improvement", "weightedtau")
 
 
+def scenario_order(evaluations: pd.DataFrame) -> list[str]:
+    """Scenarios present: the paper's in their order, then any other in order of appearance."""
+    present = list(dict.fromkeys(evaluations["scenario"]))
+    return [s for s in SCENARIOS if s in present] + [s for s in present if s not in SCENARIOS]
+
+
 def _require(df: pd.DataFrame) -> None:
     if df["score"].isna().any():
         bad = df[df["score"].isna()].iloc[0]
@@ -38,8 +44,7 @@ def win_rates(evaluations: pd.DataFrame) -> pd.DataFrame:
     n_setups = wins.groupby("scenario", sort=False)[SETUP].apply(lambda g: len(g.drop_duplicates()))
     rates = wins.groupby(["selector", "scenario"], sort=False)["win"].sum().unstack("scenario")
     rates = rates.div(n_setups, axis=1)
-    scen_order = [s for s in SCENARIOS if s in rates.columns] + [s for s in rates.columns if s not in SCENARIOS]
-    rates = rates[scen_order]
+    rates = rates[scenario_order(evaluations)]
     rates["mean"] = rates.mean(axis=1)
     rates.columns.name = None
     return rates
@@ -144,14 +149,15 @@ def bootstrap_ranking(evaluations: pd.DataFrame, n_bootstrap: int = 1000,
 
 
 def bootstrap_rankings(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_METAS, n_bootstrap: int = 1000,
-                       seed: int = 42) -> pd.DataFrame:
+                       seed: int | np.random.Generator = 42) -> pd.DataFrame:
     """:func:`bootstrap_ranking` for every scenario x meta metric, one generator seeded once.
 
-    Loop order: scenario (outer, paper order), meta metric (inner).
+    Loop order: scenario (outer, paper order), meta metric (inner). ``seed`` may be a Generator
+    shared with further rankings.
     """
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     frames = []
-    scenarios = [s for s in SCENARIOS if s in set(evaluations["scenario"])]
+    scenarios = scenario_order(evaluations)
     for scen in scenarios:
         for meta in metas:
             sub = evaluations[(evaluations["scenario"] == scen) & (evaluations["meta_metric"] == meta)]
@@ -184,7 +190,7 @@ def rank_then_mean(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_MET
     _require(evaluations)
     rng = np.random.default_rng(seed)
     rows = []
-    scenarios = [s for s in SCENARIOS if s in set(evaluations["scenario"])]
+    scenarios = scenario_order(evaluations)
     keys = ["metric", "aggregate", "target"]
     for meta in metas:
         for scen in scenarios:
