@@ -356,3 +356,14 @@ def test_cli_end_to_end(tmp_path, published):
     ev = pd.read_csv(out / "benchmark_evaluations.csv")
     assert len(ev) == 4 * 2 * 3 * 43 * 5
     assert not (out / "_build").exists()
+
+
+def test_monotone_transform_scores_like_the_original(tmp_path, outcomes, paper_evaluations):
+    """sqrt(FID) + 1 (examples/make_example_csv.py) selects exactly as FID: identical evaluation rows."""
+    from taskfp_lib.affinity import load_distance
+
+    path = tmp_path / "sqrt_fid.csv"
+    (load_distance("FID") ** 0.5 + 1.0).to_csv(path)
+    mine = bm.evaluate_measure(bm.read_distance(path), "FID", outcomes).reset_index(drop=True)
+    lib = paper_evaluations[paper_evaluations["selector"] == "FID"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, lib, check_exact=False, rtol=1e-12)
