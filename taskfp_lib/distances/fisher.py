@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16
 
 
 def fed_distance_matrix(target_embeddings: np.ndarray, source_embeddings: np.ndarray) -> np.ndarray:
@@ -27,15 +28,16 @@ def fed_distance_matrix(target_embeddings: np.ndarray, source_embeddings: np.nda
     es = np.asarray(source_embeddings)
     if et.ndim != 2 or es.ndim != 2 or et.shape[1] != es.shape[1]:
         raise ValueError(f"Fisher embeddings must be (n, n_params) of equal length, got {et.shape} and {es.shape}")
-    dots = np.zeros((es.shape[0], et.shape[0]))
-    nt = np.zeros(et.shape[0])
-    ns = np.zeros(es.shape[0])
+    dots = torch.zeros((es.shape[0], et.shape[0]), dtype=torch.float64)
+    nt = torch.zeros(et.shape[0], dtype=torch.float64)
+    ns = torch.zeros(es.shape[0], dtype=torch.float64)
     for start in range(0, et.shape[1], _CHUNK):
-        a = es[:, start:start + _CHUNK].astype(np.float64)
-        b = et[:, start:start + _CHUNK].astype(np.float64)
+        a = torch.from_numpy(np.ascontiguousarray(es[:, start:start + _CHUNK])).double()
+        b = torch.from_numpy(np.ascontiguousarray(et[:, start:start + _CHUNK])).double()
         dots += a @ b.T
-        ns += np.einsum("ij,ij->i", a, a)
-        nt += np.einsum("ij,ij->i", b, b)
+        ns += (a * a).sum(1)
+        nt += (b * b).sum(1)
+    dots, nt, ns = dots.numpy(), nt.numpy(), ns.numpy()
     if (nt == 0).any() or (ns == 0).any():
         raise ValueError("a Fisher embedding is all zeros; cosine similarity is undefined")
     cos = dots / np.outer(np.sqrt(ns), np.sqrt(nt))

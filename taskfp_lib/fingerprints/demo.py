@@ -72,11 +72,13 @@ def _save(root: Path, samples) -> Path:
     return root
 
 
-def write_demo_tasks(root: str | Path, seed: int = 0, per_class: int = 60) -> dict[str, Path]:
+def write_demo_tasks(root: str | Path, seed: int = 0, per_class: int = 60,
+                     only=None) -> dict[str, Path]:
     """Write the demo tasks as image folders under ``root``; returns ``{task name: folder}``.
 
     The digits tasks of the cloud use the first half of scikit-learn's digits, the query task
     ``digits_3_vs_8`` the second half, so that the query shares no image with the cloud.
+    ``only``: names of the tasks to write (default: all). Patch positions depend on ``seed`` only.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -104,4 +106,8 @@ def write_demo_tasks(root: str | Path, seed: int = 0, per_class: int = 60) -> di
     offset = int(terrain.min())
     tasks["terrain_patches"] = [((p.astype(np.int32) - offset).astype(np.uint16), "high" if p.mean() > tmed else "low")
                                 for p in ter]
-    return {name: _save(root / name, samples) for name, samples in tasks.items()}
+    wanted = set(tasks) if only is None else set(only)
+    unknown = wanted - set(tasks)
+    if unknown:
+        raise ValueError(f"unknown demo tasks {sorted(unknown)}; available: {sorted(tasks)}")
+    return {name: _save(root / name, samples) for name, samples in tasks.items() if name in wanted}
