@@ -30,6 +30,9 @@ META_METRICS = ("regret", "percentile", "improvement", "gain", "weightedtau")
 UPSTREAM_META_NAMES = {"regret": "regret", "percentile": "rank", "improvement": "delta", "gain": "gain",
                        "weightedtau": "weightedtau"}
 MODES = ("avg", "best")
+# scipy's weightedtau without its generic axis/NaN-policy wrapper (half the cost per call; inputs here
+# are already NaN-free 1-D arrays); the same function and result as ``stats.weightedtau``
+_weightedtau = getattr(stats.weightedtau, "__wrapped__", stats.weightedtau)
 
 
 def paper_regret(score):
@@ -142,7 +145,7 @@ def weightedtau_score(affinity, outcomes) -> float:
     if keep.sum() < 2:
         return float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return float(stats.weightedtau(x[keep], y[keep]).statistic)
+        return float(_weightedtau(x[keep], y[keep]).statistic)
 
 
 # --- per-target convenience functions (one target, outcomes as a Series) ----------------------------
