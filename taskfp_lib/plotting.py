@@ -157,12 +157,15 @@ def plot_task_pool(pool: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(1, 5, figsize=(20, 4.5), constrained_layout=True)
     counts = pool.groupby(["domain", "phase"]).size().unstack("phase").fillna(0)
     counts = counts.loc[counts.sum(axis=1).sort_values().index]
-    counts.plot.barh(stacked=True, ax=axes[0], color=["tab:gray", "tab:blue"])
+    palette = {"development": "tab:gray", "validation": "tab:blue"}
+    counts.plot.barh(stacked=True, ax=axes[0], color=[palette[c] for c in counts.columns])
     axes[0].set(xlabel="tasks", ylabel="")
-    for ax, prop in zip(axes[1:], ["num_samples", "num_classes", "imbalance_ratios", "dimensions"]):
-        sns.stripplot(data=pool, x=prop, hue="phase", ax=ax, log_scale=prop != "dimensions", jitter=0.25,
-                      legend=False)
+    for k, (ax, prop) in enumerate(zip(axes[1:], ["num_samples", "num_classes", "imbalance_ratios", "dimensions"])):
+        sns.stripplot(data=pool, x=prop, y="phase", hue="phase", palette=palette, ax=ax,
+                      log_scale=prop != "dimensions", jitter=0.25, legend=False)
         ax.set(ylabel="", xlabel=prop)
+        if k:
+            ax.set_yticklabels([])
     return fig
 
 
