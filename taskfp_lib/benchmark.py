@@ -17,6 +17,7 @@ evaluated_pairs          which (source, target column) pairs the benchmark evalu
 chance_scores            exact expected score of a uniformly random top-k selection, per setup.
 expected_best_of_k       exact expectation of the best of k random draws without replacement.
 paired_comparison        does selector A beat selector B over the 258 setups of each panel (bootstrap CI + Wilcoxon).
+scenario_positions       bootstrap of every selector's overall place per scenario (the verdict's interval).
 benchmark                the whole analysis -> :class:`BenchmarkResult`.
 """
 from __future__ import annotations
@@ -553,37 +554,95 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def verdicts(ranks: pd.DataFrame, name: str, paired: pd.DataFrame | None = None) -> pd.DataFrame:
-    """A plain-language verdict per scenario from the bootstrap rankings (and paired tests).
+def scenario_positions(evaluations: pd.DataFrame, *, metas: Sequence[str] = ranking.RANKING_METAS,
+                       n_bootstrap: int = 1000, seed: int = 42) -> pd.DataFrame:
+    """Bootstrap of each selector's overall position per scenario (1 = best).
 
-    Position = place of the measure when the selectors are sorted by their mean bootstrap rank
-    averaged over the four meta metrics (1 = best). The interval is the 95 % bootstrap interval of
-    the measure's rank in each meta-metric panel.
+    Per scenario, ONE (n_setups, n_bootstrap) index matrix resamples the setups (metric x repetition
+    x target, shared by the meta metrics); per bootstrap and meta metric the selectors' mean scores are
+    ranked (average ties), the ranks are averaged over the meta metrics, and the selectors are
+    placed by that average (position 1 = best, ties averaged).
+
+    Returns
+    -------
+    DataFrame
+        scenario, selector, mean_rank (mean over bootstraps of the meta-averaged rank), position
+        (place by mean_rank), position_low/position_high (2.5 %/97.5 % quantiles of the bootstrap
+        positions, closest observation).
+    """
+    rng = np.random.default_rng(seed)
+    sub = evaluations[evaluations["meta_metric"].isin(metas)]
+    rows = []
+    for scen in [s for s in SCENARIOS if s in set(sub["scenario"].unique())]:
+        part = sub[sub["scenario"] == scen]
+        names = list(dict.fromkeys(part["selector"]))
+        wide = part.pivot_table(index=["meta_metric", "metric", "aggregate", "target"], columns="selector",
+                                values="score", aggfunc="first", sort=True)[names]
+        if wide.isna().any().any():
+            raise ValueError(f"{scen}: NaN scores or unaligned setups")
+        values = np.stack([wide.loc[m].to_numpy().T for m in metas], axis=1)  # (n_sel, n_meta, n_setups)
+        n_setups = values.shape[2]
+        idx = rng.integers(0, n_setups, size=(n_setups, n_bootstrap))
+        means = values[:, :, idx].mean(axis=2)  # (n_sel, n_meta, n_bootstrap)
+        ranks = stats.rankdata(-means, method="average", axis=0).mean(axis=1)  # (n_sel, n_bootstrap)
+        positions = stats.rankdata(ranks, method="average", axis=0)
+        mean_rank = ranks.mean(axis=1)
+        place = stats.rankdata(mean_rank, method="min")
+        for i, name in enumerate(names):
+            rows.append({"scenario": scen, "selector": name, "mean_rank": mean_rank[i], "position": int(place[i]),
+                         "position_low": float(np.quantile(positions[i], 0.025, method="nearest")),
+                         "position_high": float(np.quantile(positions[i], 0.975, method="nearest"))})
+    return pd.DataFrame(rows)
+
+
+def _place(x: float) -> str:
+    """1.0 -> '1st'; a tied place 6.5 -> '6th/7th'."""
+    x = float(x)
+    return _ordinal(int(x)) if x.is_integer() else f"{_ordinal(int(np.floor(x)))}/{_ordinal(int(np.ceil(x)))}"
+
+
+def verdicts(positions: pd.DataFrame, ranks: pd.DataFrame, name: str,
+             paired: pd.DataFrame | None = None) -> pd.DataFrame:
+    """A plain-language verdict per scenario.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        From :func:`scenario_positions` (the place of the measure and its 95 % bootstrap interval).
+    ranks : DataFrame
+        From :func:`taskfp_lib.ranking.bootstrap_rankings` (the per-meta-metric panels).
+    paired : DataFrame, optional
+        From :func:`paired_comparison` (the measure against every other selector).
     """
     rows = []
-    n_sel = ranks["selector"].nunique()
-    for scen in [s for s in SCENARIOS if s in set(ranks["scenario"])]:
-        sub = ranks[ranks["scenario"] == scen]
-        avg = sub.groupby("selector")["mean_rank"].mean().sort_values(kind="stable")
-        pos = int(list(avg.index).index(name)) + 1
-        mine = sub[sub["selector"] == name].set_index("meta_metric")
-        lo, hi = int(np.floor(mine["ci_low"].min())), int(np.ceil(mine["ci_high"].max()))
-        intervals = "; ".join(f"{m}: {mine.loc[m, 'mean_rank']:.1f} [{mine.loc[m, 'ci_low']:g}, "
-                              f"{mine.loc[m, 'ci_high']:g}]" for m in mine.index)
-        best_other = next(s for s in avg.index if s != name)
-        text = (f"{scen}: {name} ranks {_ordinal(pos)} of {n_sel} (mean bootstrap rank {avg[name]:.2f} over the four "
-                f"meta metrics; 95 % bootstrap rank intervals span {lo} to {hi}). Per meta metric, mean rank "
-                f"[95 % interval]: {intervals}. Best other selector: {best_other} (mean rank {avg[best_other]:.2f}).")
-        row = {"scenario": scen, "position": pos, "n_selectors": n_sel, "mean_rank": avg[name],
-               "rank_interval_low": lo, "rank_interval_high": hi, "best_other": best_other}
+    for scen in [s for s in SCENARIOS if s in set(positions["scenario"])]:
+        pos = positions[positions["scenario"] == scen].sort_values("mean_rank", kind="stable").set_index("selector")
+        n_sel = len(pos)
+        me = pos.loc[name]
+        best_other = next(s for s in pos.index if s != name)
+        panel = ranks[(ranks["scenario"] == scen) & (ranks["selector"] == name)].set_index("meta_metric")
+        per_meta = "; ".join(f"{m} {panel.loc[m, 'mean_rank']:.1f} [{panel.loc[m, 'ci_low']:g}-"
+                             f"{panel.loc[m, 'ci_high']:g}]" for m in panel.index)
+        lo, hi = me["position_low"], me["position_high"]
+        interval = f"always {_place(lo)}" if lo == hi else f"{_place(lo)} to {_place(hi)}"
+        text = (f"**{scen}**: {name} ranks **{_ordinal(int(me['position']))} of {n_sel}** (95 % bootstrap interval "
+                f"of its place: {interval}; mean rank {me['mean_rank']:.2f} averaged over the four meta metrics). "
+                f"Per meta metric, mean rank [95 % interval]: {per_meta}. Best other selector: {best_other} "
+                f"(mean rank {pos.loc[best_other, 'mean_rank']:.2f}).")
+        row = {"scenario": scen, "position": int(me["position"]), "n_selectors": n_sel,
+               "position_low": lo, "position_high": hi, "mean_rank": me["mean_rank"], "best_other": best_other}
         if paired is not None:
-            p = paired[(paired["scenario"] == scen) & (paired["b"] == best_other)]
+            p = paired[(paired["scenario"] == scen) & (paired["a"] == name)]
             if len(p):
-                better = int((p["verdict"] == name).sum())
-                worse = int((p["verdict"] == best_other).sum())
-                text += (f" Paired tests against {best_other}: significantly better in {better}, worse in {worse}, "
-                         f"no significant difference in {len(p) - better - worse} of {len(p)} meta metrics.")
-                row.update(better_than_best_other=better, worse_than_best_other=worse)
+                better = sorted(set(p.loc[p["verdict"] == name, "b"]))
+                worse = sorted(set(p.loc[(p["verdict"] != name) & (p["verdict"] != "no difference"), "b"]))
+                n_better = int((p["verdict"] == name).sum())
+                n_worse = int(((p["verdict"] != name) & (p["verdict"] != "no difference")).sum())
+                text += (f" Paired tests over the 258 setups: significantly better in {n_better} and worse in "
+                         f"{n_worse} of {len(p)} (selector, meta metric) comparisons"
+                         + (f"; better than {', '.join(better)} in at least one" if better else "")
+                         + (f"; worse than {', '.join(worse)} in at least one" if worse else "") + ".")
+                row.update(paired_better=n_better, paired_worse=n_worse, paired_total=len(p))
         row["verdict"] = text
         rows.append(row)
     return pd.DataFrame(rows)
@@ -605,6 +664,7 @@ class BenchmarkResult:
     gain_curves: pd.DataFrame | None
     paired: pd.DataFrame
     verdicts: pd.DataFrame
+    positions: pd.DataFrame
     parameters: dict = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -613,7 +673,8 @@ class BenchmarkResult:
                "benchmark_stability": self.stability,
                "benchmark_bootstrap_ranks": self.ranks.drop(columns="rank_counts"),
                "benchmark_ranking_summary": self.summary, "benchmark_rank_then_mean": self.rank_then_mean,
-               "benchmark_paired": self.paired, "benchmark_verdicts": self.verdicts}
+               "benchmark_paired": self.paired, "benchmark_verdicts": self.verdicts,
+               "benchmark_positions": self.positions}
         if self.gain_curves is not None:
             out["benchmark_gain_curves"] = self.gain_curves
         return out
@@ -666,14 +727,16 @@ def benchmark(distance: pd.DataFrame, name: str = "My distance", *, selector_set
     paired = pd.concat([paired_comparison(ev, name, other, n_bootstrap=n_bootstrap_paired, seed=seed)
                         for other in SELECTOR_SETS[selector_set]], ignore_index=True)
     curves_df = gain_curves(outcomes, distance, name) if curves else None
-    verdict = verdicts(ranks, name, paired)
+    positions = scenario_positions(no_gain, n_bootstrap=n_bootstrap, seed=seed)
+    verdict = verdicts(positions, ranks, name, paired)
     params = {"name": name, "selector_set": selector_set, "n_bootstrap": n_bootstrap, "seed": seed,
               "n_bootstrap_paired": n_bootstrap_paired}
     return BenchmarkResult(name, selector_set, ev, meta_table, wins, stability, ranks, summary, rtm, curves_df,
-                           paired, verdict, params)
+                           paired, verdict, positions, params)
 
 
 __all__ = ["BenchmarkResult", "CURVE_REFERENCES", "DEFAULT_ENSEMBLE", "DistanceValidationError", "benchmark",
            "chance_scores", "distance_from_callable", "ensemble_distance", "evaluate_measure", "evaluated_pairs",
            "expected_best_of_k", "gain_curves", "meta_metric_table", "paired_comparison", "random_distance",
-           "read_distance", "reference_evaluations", "similarity_evidence", "validate_distance", "verdicts"]
+           "read_distance", "reference_evaluations", "scenario_positions", "similarity_evidence", "validate_distance",
+           "verdicts"]

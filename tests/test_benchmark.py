@@ -315,6 +315,7 @@ def test_benchmark_result_tables(outcomes, paper_evaluations):
     assert set(res.evaluations["selector"]) == set(paper_evaluations["selector"]) | {"Random"}
     assert len(res.verdicts) == 4 and res.verdicts["verdict"].str.contains("Random ranks").all()
     assert (res.verdicts["position"].between(1, 9)).all()
+    assert len(res.positions) == 4 * 9 and "benchmark_positions" in res.tables()
     assert len(res.summary) == 9 and len(res.stability) == 5
     assert len(res.paired) == 8 * 16
     chance = res.meta_table[res.meta_table["selector"] == "random (expected)"]
@@ -367,3 +368,17 @@ def test_monotone_transform_scores_like_the_original(tmp_path, outcomes, paper_e
     mine = bm.evaluate_measure(bm.read_distance(path), "FID", outcomes).reset_index(drop=True)
     lib = paper_evaluations[paper_evaluations["selector"] == "FID"].reset_index(drop=True)
     pd.testing.assert_frame_equal(mine, lib, check_exact=False, rtol=1e-12)
+
+
+def test_scenario_positions(paper_evaluations):
+    ev = paper_evaluations[paper_evaluations["meta_metric"] != "gain"]
+    pos = bm.scenario_positions(ev, n_bootstrap=300, seed=0)
+    assert len(pos) == 4 * 8
+    for _, g in pos.groupby("scenario"):
+        assert sorted(g["position"]) == list(range(1, 9))  # no exact ties of the mean rank here
+        assert ((g["position_low"] <= g["position"]) & (g["position"] <= g["position_high"])).all()
+    pre = pos[pos["scenario"] == "Pretraining Data"].set_index("selector")
+    assert pre.loc[BKLD, "position"] == 1  # the paper's best selector for pretraining
+    again = bm.scenario_positions(ev, n_bootstrap=300, seed=0)
+    pd.testing.assert_frame_equal(pos, again)
+    assert bm._place(1.0) == "1st" and bm._place(6.5) == "6th/7th" and bm._place(12.0) == "12th"
