@@ -17,6 +17,7 @@ evaluated_pairs          which (source, target column) pairs the benchmark evalu
 chance_scores            exact expected score of a uniformly random top-k selection, per setup.
 expected_best_of_k       exact expectation of the best of k random draws without replacement.
 paired_comparison        does selector A beat selector B over the 258 setups of each panel (bootstrap CI + Wilcoxon).
+compare_distances        paired_comparison of two raw distance matrices.
 scenario_positions       bootstrap of every selector's overall place per scenario (the verdict's interval).
 benchmark                the whole analysis -> :class:`BenchmarkResult`.
 """
@@ -489,6 +490,22 @@ def paired_comparison(evaluations: pd.DataFrame, a: str, b: str, *, metas: Seque
     return out
 
 
+def compare_distances(a: pd.DataFrame, b: pd.DataFrame, name_a: str = "A", name_b: str = "B", *,
+                      outcomes: Outcomes | None = None, validate: bool = True, **kwargs) -> pd.DataFrame:
+    """:func:`paired_comparison` of two raw distance matrices (each evaluated as the paper's selectors).
+
+    ``kwargs`` go to :func:`paired_comparison` (``n_bootstrap``, ``seed``, ``resample``, ``alpha``).
+    """
+    if name_a == name_b:
+        raise ValueError("the two measures need different names")
+    outcomes = load_outcomes() if outcomes is None else outcomes
+    if validate:
+        a, b = validate_distance(a, source=name_a), validate_distance(b, source=name_b)
+    ev = evaluate(outcomes, {name_a: affinity_from_distance(a), name_b: affinity_from_distance(b)},
+                  corr_metrics=("weightedtau",))
+    return paired_comparison(ev, name_a, name_b, **kwargs)
+
+
 def _holm(p: np.ndarray) -> np.ndarray:
     """Holm step-down adjusted p-values."""
     p = np.asarray(p, dtype=float)
@@ -736,7 +753,7 @@ def benchmark(distance: pd.DataFrame, name: str = "My distance", *, selector_set
 
 
 __all__ = ["BenchmarkResult", "CURVE_REFERENCES", "DEFAULT_ENSEMBLE", "DistanceValidationError", "benchmark",
-           "chance_scores", "distance_from_callable", "ensemble_distance", "evaluate_measure", "evaluated_pairs",
+           "chance_scores", "compare_distances", "distance_from_callable", "ensemble_distance", "evaluate_measure", "evaluated_pairs",
            "expected_best_of_k", "gain_curves", "meta_metric_table", "paired_comparison", "random_distance",
            "read_distance", "reference_evaluations", "scenario_positions", "similarity_evidence", "validate_distance",
            "verdicts"]

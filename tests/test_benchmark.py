@@ -382,3 +382,15 @@ def test_scenario_positions(paper_evaluations):
     again = bm.scenario_positions(ev, n_bootstrap=300, seed=0)
     pd.testing.assert_frame_equal(pos, again)
     assert bm._place(1.0) == "1st" and bm._place(6.5) == "6th/7th" and bm._place(12.0) == "12th"
+
+
+def test_compare_distances(outcomes):
+    from taskfp_lib.affinity import load_distance
+
+    bkld = load_distance(BKLD_STEM)
+    same = bm.compare_distances(bkld, bkld * 2.0, "bKLD", "2 x bKLD", outcomes=outcomes, n_bootstrap=300)
+    assert (same["mean_diff"] == 0).all() and (same["verdict"] == "no difference").all()
+    res = bm.compare_distances(bkld, bm.random_distance(0), "bKLD", "random", outcomes=outcomes, n_bootstrap=300)
+    assert (res.loc[res["scenario"] == "Pretraining Data", "verdict"] == "bKLD").all()
+    with pytest.raises(ValueError, match="different names"):
+        bm.compare_distances(bkld, bkld, "x", "x", outcomes=outcomes)
