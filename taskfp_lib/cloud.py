@@ -106,6 +106,7 @@ class KnowledgeCloud:
             raise FileNotFoundError(f"{self.root}: not a knowledge cloud (no {MANIFEST}); create it with "
                                     "KnowledgeCloud.create / `taskfp cloud init`")
         self._manifest = self._read_manifest()
+        self._loaded: dict[str, Fingerprint] = {}   # sha256 of the file -> fingerprint (keeps cached statistics)
 
     # ------------------------------------------------------------------------------ creation / manifest
     @classmethod
@@ -224,11 +225,15 @@ class KnowledgeCloud:
         path = self.root / FP_DIR / entry["file"]
         if not path.is_file():
             raise FileFormatError(f"{path}: fingerprint file of {name!r} is missing")
-        if file_sha256(path) != entry["sha256"]:
+        digest = file_sha256(path)
+        if digest != entry["sha256"]:
             raise FileFormatError(f"{path}: fingerprint file of {name!r} does not match the manifest sha256")
+        if digest in self._loaded:
+            return self._loaded[digest]
         fp = Fingerprint.load(path)
         if fp.task != name:
             raise FileFormatError(f"{path}: holds task {fp.task!r}, manifest says {name!r}")
+        self._loaded[digest] = fp
         return fp
 
     def meta(self, name: str) -> TaskMeta:

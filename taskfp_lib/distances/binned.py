@@ -53,7 +53,8 @@ def _check_stack(name: str, h: np.ndarray) -> np.ndarray:
 
 
 def bkld_distance_matrix(target_hists: np.ndarray, source_hists: np.ndarray, weighting: str = "uniform",
-                         target_means: np.ndarray | None = None, source_means: np.ndarray | None = None) -> np.ndarray:
+                         target_means: np.ndarray | None = None, source_means: np.ndarray | None = None,
+                         target_plogp: np.ndarray | None = None, source_lse: np.ndarray | None = None) -> np.ndarray:
     r"""Binned KL divergence of every (source, target) pair, vectorised.
 
     For feature :math:`j` let :math:`P_j` be the (L1-normalised) target histogram and
@@ -80,6 +81,10 @@ def bkld_distance_matrix(target_hists: np.ndarray, source_hists: np.ndarray, wei
     weighting : str
     target_means : ndarray of shape (n_targets, n_features), required for target weightings
     source_means : ndarray of shape (n_sources, n_features), required for source weightings
+    target_plogp, source_lse : ndarray of shape (n_targets, n_features) / (n_sources, n_features), optional
+        Precomputed per-task statistics (:func:`histogram_stats`): :math:`\sum_b P \log P` of the
+        normalised target histograms and :math:`\mathrm{logsumexp}_b(q)` of the source histograms.
+        They depend on one task only, so a knowledge cloud can keep them.
 
     Returns
     -------
@@ -93,13 +98,13 @@ def bkld_distance_matrix(target_hists: np.ndarray, source_hists: np.ndarray, wei
         raise ValueError(f"target histograms {P_np.shape[1:]} and source histograms {q_np.shape[1:]} differ")
     T, m, b = P_np.shape
     S = q_np.shape[0]
-    P = torch.from_numpy(np.ascontiguousarray(P_np))
-    P = P / P.sum(dim=-1, keepdim=True)                                          # L1 normalisation
+    P = _normalized(torch.from_numpy(np.ascontiguousarray(P_np)))
     q = torch.from_numpy(np.ascontiguousarray(q_np))
     # log softmax(q) = q - logsumexp(q), and sum_b P = 1, hence
     # sum_b P log Q = sum_b P q - logsumexp(q)       (no (S, m, b) log-probabilities materialised)
-    lse = torch.logsumexp(q, dim=-1)                                            # (S, m)
-    plogp = -torch.special.entr(P).sum(-1)                                     # (T, m), 0 log 0 = 0
+    lse = _lse(q) if source_lse is None else torch.from_numpy(np.asarray(source_lse, np.float64).reshape(S, m))
+    plogp = (-torch.special.entr(P).sum(-1) if target_plogp is None        # (T, m), 0 log 0 = 0
+             else torch.from_numpy(np.asarray(target_plogp, np.float64).reshape(T, m)))
     by, pre = WEIGHTINGS[weighting]
     with torch.no_grad():
         if by is None:
@@ -120,6 +125,35 @@ def bkld_distance_matrix(target_hists: np.ndarray, source_hists: np.ndarray, wei
             cross = (w[:, :, None] * q).reshape(S, m * b) @ P.reshape(T, m * b).T - (w * lse).sum(1)[:, None]
             out = w @ plogp.T - cross
     return out.numpy()
+
+
+def _normalized(P: torch.Tensor) -> torch.Tensor:
+    """L1-normalise the last axis; skipped (exactly) where rows already sum to 1 within 1e-12."""
+    sums = P.sum(dim=-1, keepdim=True)
+    if bool(((sums - 1.0).abs() <= 1e-12).all()):
+        return P
+    return P / sums
+
+
+def _lse(q: torch.Tensor) -> torch.Tensor:
+    """logsumexp over the last axis; without the max shift when exp cannot overflow (histograms)."""
+    if q.numel() and float(q.abs().max()) <= 50.0:
+        return q.exp().sum(-1).log()
+    return torch.logsumexp(q, dim=-1)
+
+
+def histogram_stats(hists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-task statistics of stacked histograms (n_tasks, n_features, bins) used by bKLD.
+
+    Returns
+    -------
+    plogp : ndarray (n_tasks, n_features)
+        :math:`\sum_b P \log P` of the L1-normalised histograms (0 log 0 = 0), the target term.
+    lse : ndarray (n_tasks, n_features)
+        :math:`\log \sum_b e^{q_b}`, the source term.
+    """
+    h = torch.from_numpy(np.ascontiguousarray(_check_stack("hists", hists)))
+    return (-torch.special.entr(_normalized(h)).sum(-1)).numpy(), _lse(h).numpy()
 
 
 def bkld_naive(target_hist: np.ndarray, source_hist: np.ndarray, weights: np.ndarray | None = None) -> float:

@@ -114,7 +114,9 @@ def _bkld(sources, targets, *, bins: int, weighting: str):
     return binned.bkld_distance_matrix(
         _stack(targets, "hist", bins), _stack(sources, "hist", bins), weighting=weighting,
         target_means=_stack(targets, "mean") if by == "target" else None,
-        source_means=_stack(sources, "mean") if by == "source" else None)
+        source_means=_stack(sources, "mean") if by == "source" else None,
+        target_plogp=np.stack([fp.histogram_stats(bins)[0] for fp in targets]),   # cached per fingerprint
+        source_lse=np.stack([fp.histogram_stats(bins)[1] for fp in sources]))
 
 
 def _vdna(sources, targets, *, bins: int):
