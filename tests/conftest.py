@@ -1,15 +1,9 @@
-"""Shared fixtures. Environment for tests and for the notebook kernels that nbval starts."""
+"""Shared fixtures (the environment is set by the repository's top-level conftest.py)."""
 from __future__ import annotations
 
 import os
-import tempfile
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-# notebooks re-executed by nbval write their results here, never into the committed results/
-os.environ.setdefault("TASKFP_RESULTS_DIR", tempfile.mkdtemp(prefix="taskfp-nbval-results-"))
-
-import pytest  # noqa: E402
+import pytest
 
 
 def _published_data_available() -> bool:
