@@ -114,3 +114,26 @@ def test_cloud_workflow(workflow, tmp_path, capsys):
     assert main(["cloud", "query", str(cloud), str(fps["darkish"]), "--distance", "Sinkhorn Divergence"]) == 1
     assert "per-image features" in capsys.readouterr().err
     assert main(["cloud", "list", str(tmp_path / "nowhere")]) == 1
+
+
+def test_checkpoint_extractor_round_trip(task_dirs, tmp_path, capsys):
+    import torch
+
+    from taskfp_lib.fingerprints import FeatureExtractor
+
+    ckpt = tmp_path / "probe.pt"
+    torch.save(FeatureExtractor("test_resnet", pretrained=False, init_seed=9, image_size=32).net.state_dict(), ckpt)
+    ranges = tmp_path / "ranges.npz"
+    assert main(["fingerprint", "ranges", str(task_dirs["dark"]), "-o", str(ranges), "-n", "120", "--quiet",
+                 "--model", "test_resnet", "--checkpoint", str(ckpt), "--image-size", "32"]) == 0
+    assert ReferenceRanges.load(ranges).extractor["weights"].startswith("file:sha256:")
+    capsys.readouterr()
+    out = tmp_path / "fp.npz"
+    # the range file belongs to a checkpoint: creating without it is an error that says what to do
+    assert main(["fingerprint", "create", str(task_dirs["bright"]), "--ranges", str(ranges), "-o", str(out),
+                 "-n", "120", "--quiet"]) == 1
+    assert "--checkpoint" in capsys.readouterr().err
+    assert main(["fingerprint", "create", str(task_dirs["bright"]), "--ranges", str(ranges), "-o", str(out),
+                 "-n", "120", "--bins", "10", "--quiet", "--checkpoint", str(ckpt)]) == 0
+    assert Fingerprint.load(out).ranges_sha256 == ReferenceRanges.load(ranges).sha256
+    assert not out.with_suffix(".npz.tmp").exists()
