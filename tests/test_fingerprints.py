@@ -190,6 +190,9 @@ def test_extraction_is_seeded_and_batch_independent(image_folder, extractor):
     f1, l1 = extract_features(image_folder, extractor, n=40, seed=3, batch_size=16, progress=False)
     f2, l2 = extract_features(image_folder, extractor, n=40, seed=3, batch_size=7, progress=False)
     f3, _ = extract_features(image_folder, extractor, n=40, seed=4, batch_size=16, progress=False)
+    f4, l4 = extract_features(image_folder, extractor, n=40, seed=3, batch_size=16, num_workers=2, progress=False)
+    np.testing.assert_allclose(f4, f1, rtol=1e-5, atol=1e-6)   # worker processes draw the same images
+    np.testing.assert_array_equal(l4, l1)
     assert f1.shape == (40, extractor.feature_dim) and f1.dtype == np.float32
     np.testing.assert_allclose(f1, f2, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(l1, l2)

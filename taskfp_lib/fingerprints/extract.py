@@ -170,6 +170,16 @@ class _AugmentedDraws(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.indices)
 
+    def __getstate__(self):  # for loader worker processes: no lock, no cache
+        state = dict(self.__dict__)
+        state.pop("lock")
+        state["cache"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.lock = threading.Lock()
+
     def _load(self, j: int):
         hit = self.cache.get(j)
         if hit is not None:
