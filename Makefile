@@ -28,6 +28,7 @@ mathjax: book/_static/mathjax/tex-chtml.js
 book/_static/mathjax/tex-chtml.js:
 	npm install --silent --no-save --no-audit --no-fund --prefix .cache/npm mathjax@$(MATHJAX_VERSION)
 	rm -rf book/_static/mathjax
+	mkdir -p book/_static
 	cp -r .cache/npm/node_modules/mathjax/es5 book/_static/mathjax
 
 # build the HTML from the executed notebooks (execution off)
