@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -73,7 +72,10 @@ def _run(args) -> int:
         elif args.policy_task:
             from taskfp_lib.transfer.policies import policy_file
 
-            policy = str(policy_file(args.policy_task, args.repetition))
+            try:
+                policy = str(policy_file(args.policy_task, args.repetition))
+            except KeyError as err:
+                raise ValueError(err.args[0]) from None
         else:
             raise ValueError("--scenario augmentation needs --policy FILE or --policy-task NAME")
         result = P.run_augmentation(policy, args.target, cfg, args.seed, source=args.policy_task, shrunk=args.shrunk)

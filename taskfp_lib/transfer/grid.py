@@ -29,10 +29,9 @@ import platform
 import re
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +39,7 @@ import pandas as pd
 from .data import is_shrinkable as _rule_shrinkable
 from .data import scan_task
 from .models import ARCHITECTURES
-from .pipelines import (SCENARIOS, TrainConfig, pretrain_source, run_architecture, run_augmentation,
+from .pipelines import (TrainConfig, pretrain_source, run_architecture, run_augmentation,
                         run_baseline, run_cotraining, run_pretraining)
 
 __all__ = [
