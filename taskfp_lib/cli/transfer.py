@@ -35,12 +35,13 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--shrink-train", type=int)
     g.add_argument("--limit-train-batches", type=int)
     g.add_argument("--accelerator", help="cpu, gpu, auto (default)")
+    g.add_argument("--precision", help="Lightning precision, e.g. 16-mixed on GPUs")
     g.add_argument("--threads", type=int, dest="num_threads", help="torch CPU threads")
     g.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
 
 
 _TRAIN_KEYS = ("arch", "image_size", "max_epochs", "batch_size", "lr", "lr_find", "pretrained", "weights_dir",
-               "shrink_train", "limit_train_batches", "accelerator", "num_threads", "num_workers")
+               "shrink_train", "limit_train_batches", "accelerator", "precision", "num_threads", "num_workers")
 
 
 def _train_config(args, base=None):

@@ -70,9 +70,10 @@ class TrainConfig:
         The held-out split (20 %, class-stratified, fixed across repetitions).
     limit_train_batches : int or float, optional
         Cap on the training batches per epoch (tests, benchmarks).
-    accelerator, num_threads, num_workers, cache_images, progress
-        Execution details. ``num_threads`` sets torch's CPU threads for the run (use 1 on
-        shared or oversubscribed CPUs, where several OpenMP threads per process slow down a lot).
+    accelerator, precision, num_threads, num_workers, cache_images, progress
+        Execution details. ``precision`` is Lightning's (e.g. ``"16-mixed"`` on GPUs; default
+        32-bit). ``num_threads`` sets torch's CPU threads for the run (use 1 on shared or
+        oversubscribed CPUs, where several OpenMP threads per process slow down a lot).
     """
 
     arch: str = BASELINE_ARCHITECTURE
@@ -94,6 +95,7 @@ class TrainConfig:
     split_seed: int = 0
     limit_train_batches: int | float | None = None
     accelerator: str = "auto"
+    precision: str | None = None
     num_threads: int | None = None
     num_workers: int = 0
     cache_images: bool = False
@@ -215,6 +217,8 @@ def _train(datamodule, module, cfg, seed):
                               enable_checkpointing=False, enable_model_summary=False,
                               enable_progress_bar=cfg.progress, num_sanity_val_steps=0, limit_val_batches=0,
                               default_root_dir=tmp)
+        if cfg.precision:
+            trainer_kwargs["precision"] = cfg.precision
         if cfg.lr_find:
             from lightning.pytorch.tuner import Tuner
 
