@@ -63,7 +63,15 @@ def pipeline_once(extractor: FeatureExtractor, folder: Path, n: int, batch_size:
 
 def measure(extractor: FeatureExtractor, folder: Path, n: int, batch_size: int, workers: int, repeats: int):
     """Best-of-``repeats`` rates; bare and pipeline runs alternate so that both see the same machine load."""
-    x = torch.randn(batch_size, 3, extractor.image_size, extractor.image_size)
+    # the bare pass gets ready-made tensors of the same preprocessed images (not random noise: the speed of a
+    # CPU forward pass depends on the values, e.g. denormal activations of a randomly initialised network)
+    from taskfp_lib.fingerprints.extract import _AugmentedDraws, sample_plan
+    from taskfp_lib.fingerprints.images import ImageFolderTask
+
+    task = ImageFolderTask(folder)
+    idx, aug = sample_plan(len(task), batch_size, seed=123)
+    draws = _AugmentedDraws(task, idx, aug, extractor.make_transform(True))
+    x = torch.stack([draws[i][0] for i in range(batch_size)])
     extractor.forward(x)  # warm-up
     extract_features(folder, extractor, n=batch_size, seed=0, batch_size=batch_size, num_workers=workers,
                      progress=False)
