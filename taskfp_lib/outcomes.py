@@ -82,8 +82,8 @@ def aggregate_transfer(df: pd.DataFrame, aggregate: str) -> pd.DataFrame:
 def read_baseline_file(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     df = pd.read_csv(path, index_col=0)
-    if list(df.index) != [0, 1, 2]:
-        raise ValueError(f"{path}: expected the rows 0, 1, 2 (repetitions), got {list(df.index)}")
+    if list(df.index) != list(range(len(df))) or len(df) == 0:
+        raise ValueError(f"{path}: expected one row per repetition indexed 0, 1, ..., got {list(df.index)}")
     return df
 
 
