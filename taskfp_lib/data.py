@@ -21,12 +21,13 @@ import csv
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from ._atomic import atomic_path, atomic_write_text  # noqa: F401  (re-exported)
 
 UPSTREAM_REPO = "IMSY-DKFZ/task-fingerprinting"
 UPSTREAM_COMMIT = "064ddd8b1baf03f3e6a53e25781aa0eb6b90a06c"
@@ -99,34 +100,13 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _verified_copy(entry: ManifestEntry, dest: Path, fill) -> None:
-    """Let ``fill(tmp_path)`` write the file, check size and hash, then move it into place."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
+    """Let ``fill(tmp_path)`` write the file, check its hash, then move it into place (atomically)."""
+    with atomic_path(dest, suffix=".part") as tmp:
         fill(tmp)
         digest = sha256_of(tmp)
         if digest != entry.sha256:
             raise DataError(f"{entry.path}: sha256 mismatch (expected {entry.sha256}, got {digest})")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 _VERIFIED: set[Path] = set()

@@ -90,9 +90,9 @@ def _run(args) -> int:
         result = P.run_cotraining(args.source, args.target, cfg, args.seed, shrunk=args.shrunk)
     text = result.to_json()
     if args.out:
-        from taskfp_lib.transfer.grid import _atomic_write
+        from taskfp_lib._atomic import atomic_write_text
 
-        _atomic_write(Path(args.out), text + "\n")
+        atomic_write_text(Path(args.out), text + "\n")
     print(json.dumps({"scenario": result.scenario, "target": result.target, "source": result.source,
                       "arch": result.arch, "seed": result.seed, "shrunk": result.shrunk, **result.metrics}))
     return 0

@@ -28,7 +28,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._atomic import atomic_write_text
 from .data import is_shrinkable as _rule_shrinkable
 from .data import scan_task
 from .models import ARCHITECTURES
@@ -69,18 +69,6 @@ TRANSFER_SCENARIOS = {
 EXPERIMENT_FILE_KEYS = {"arch": "arch", "pretrain": "pretrain", "augmentation": "augmentation",
                         "multi_task": "multi_task", "baseline": "baseline"}
 METRICS = ("BA", "AUROC")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -153,7 +141,7 @@ class GridSpec:
     def to_json(self, path: str | os.PathLike | None = None) -> str:
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-            _atomic_write(Path(path), text + "\n")
+            atomic_write_text(Path(path), text + "\n")
         return text
 
     @classmethod
@@ -334,7 +322,7 @@ def run_job(job: Job, spec: GridSpec | dict, workdir: str | os.PathLike, *_depen
     record = result.to_dict()
     record.update(job=dataclasses.asdict(job), key=job.key, target=job.target, source=job.source,
                   host=platform.node(), pid=os.getpid())
-    _atomic_write(out, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
 
 
@@ -497,6 +485,6 @@ def write_outcomes(spec: GridSpec, workdir: str | os.PathLike, out_dir: str | os
     written = []
     for name, frame in outcome_tables(spec, workdir).items():
         path = out_dir / name
-        _atomic_write(path, frame.to_csv(index=True))
+        atomic_write_text(path, frame.to_csv(index=True))
         written.append(path)
     return written

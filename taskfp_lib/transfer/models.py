@@ -23,16 +23,11 @@ __all__ = [
     "ClassifierModule",
 ]
 
-#: the 20 candidate architectures of the Model Architecture scenario (Supplementary Table 1,
-#: paper order = descending ImageNet accuracy); timm resolves the older names to current tags
-ARCHITECTURES = (
-    "tf_efficientnet_b2_ns", "swsl_resnet50", "resnest50d", "ecaresnet50d", "ssl_resnext50_32x4d",
-    "tf_efficientnet_b2_ap", "tf_efficientnet_b2", "cspdarknet53", "cspresnext50", "cspresnet50",
-    "ese_vovnet39b", "mixnet_l", "regnety_032", "regnetx_032", "res2net50_26w_4s", "rexnet_100",
-    "tf_efficientnet_cc_b0_4e", "skresnet34", "hrnet_w18", "mobilenetv3_large_100",
-)
-#: the baseline architecture (and the fingerprint probe)
-BASELINE_ARCHITECTURE = "resnet34"
+# the 20 candidate architectures of the Model Architecture scenario (Supplementary Table 1, paper order)
+# and the baseline architecture / fingerprint probe: one definition, in taskfp_lib.models
+from ..models import ARCHITECTURES as _ARCHITECTURES, BASELINE_ARCHITECTURE  # noqa: E402
+
+ARCHITECTURES = tuple(_ARCHITECTURES)
 
 
 def create_backbone(arch: str, pretrained: bool = True, weights_file: str | os.PathLike | None = None) -> nn.Module:
