@@ -96,8 +96,12 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--keep-denormals", action="store_true",
+                   help="do not flush denormals (by default both passes run with torch.set_flush_denormal(True), "
+                        "so that their speed does not depend on the image values)")
     p.add_argument("--json", type=Path, help="write the numbers as JSON")
     args = p.parse_args(argv)
+    flushed = False if args.keep_denormals else torch.set_flush_denormal(True)
 
     ex = FeatureExtractor(args.model, pretrained=args.pretrained, image_size=args.image_size, device=args.device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +115,7 @@ def main(argv=None) -> int:
         "model": args.model, "image_size": args.image_size, "device": args.device, "batch_size": args.batch_size,
         "workers": args.workers, "n": args.n, "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-        "load_avg_1min": os.getloadavg()[0],
+        "load_avg_1min": os.getloadavg()[0], "flush_denormal": bool(flushed),
         "bare_forward_images_per_s": bare, "fingerprint_pipeline_images_per_s": fp_rate,
         "pipeline_over_bare": fp_rate / bare,
         "binning_mean_cov_seconds_for_n": binning,
