@@ -10,6 +10,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from taskfp_lib.distances import (ALIASES, available_distances, bkld_distance_matrix, bkld_naive, distance_matrix,
                                   fed_distance_matrix, fid_distance_matrix, frechet_distance_naive, get_distance,
@@ -344,3 +346,21 @@ def test_precomputed_histogram_stats_give_the_same_matrix():
     assert np.isfinite(bkld_distance_matrix(P, big)).all()
     np.testing.assert_allclose(histogram_stats(big)[1], np.log(np.exp(big - big.max(-1, keepdims=True)).sum(-1))
                                + big.max(-1), rtol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 6), st.integers(2, 12), st.integers(0, 2**31 - 1),
+       st.sampled_from(["uniform", "target_softmax", "source_normalized"]))
+def test_bkld_property_vectorised_equals_naive_and_nonnegative(T, S, m, b, seed, weighting):
+    rng = np.random.default_rng(seed)
+    P, q = _hists(rng, T, m, b), _hists(rng, S, m, b)
+    at, as_ = rng.random((T, m)) + 1e-3, rng.random((S, m)) + 1e-3
+    D = bkld_distance_matrix(P, q, weighting, target_means=at, source_means=as_)
+    assert D.shape == (S, T) and (D >= -1e-12).all()
+    for s in range(S):
+        for t in range(T):
+            w = {"uniform": None, "target_softmax": softmax(at[t]), "source_normalized": as_[s] / as_[s].sum()}[weighting]
+            assert D[s, t] == pytest.approx(bkld_naive(P[t], q[s], w), rel=1e-11, abs=1e-13)
+    V = vdna_distance_matrix(P, q)
+    assert (V >= 0).all()
+    np.testing.assert_allclose(vdna_distance_matrix(q, P), V.T, rtol=1e-12, atol=1e-15)
