@@ -8,7 +8,6 @@ bKLD/VDNA use random histograms with 100 and 1000 bins; FID and Sinkhorn are tim
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -19,6 +18,8 @@ import torch
 from taskfp_lib.distances import (bkld_distance_matrix, fed_distance_matrix, fid_distance_matrix,
                                   kld_averaged_distance_matrix, sinkhorn_divergence, vdna_distance_matrix)
 from taskfp_lib.distances.binned import histogram_stats
+
+from _report import report  # noqa: E402  (benchmarks/_report.py)
 
 
 def timed(fn, repeats: int):
@@ -88,10 +89,7 @@ def main(argv=None) -> int:
     out["sinkhorn_per_pair_s"] = timed(lambda: sinkhorn_divergence(x, y, blur=0.01), 1)
     out["sinkhorn_samples"] = args.sinkhorn_samples
 
-    for key, val in out.items():
-        print(f"{key:36s} {val:.4g}" if isinstance(val, float) else f"{key:36s} {val}")
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+    report(out, args.json)
     return 0
 
 

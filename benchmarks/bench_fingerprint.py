@@ -9,7 +9,6 @@ binning) should reach at least 80 % of the images/s of the bare forward pass on 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
@@ -24,6 +23,8 @@ import torch
 from PIL import Image
 
 from taskfp_lib.fingerprints import (FeatureExtractor, Fingerprint, build_reference_ranges, extract_features)
+
+from _report import report  # noqa: E402  (benchmarks/_report.py)
 
 
 def make_folder(root: Path, count: int, seed: int = 0) -> Path:
@@ -121,10 +122,7 @@ def main(argv=None) -> int:
         "binning_mean_cov_seconds_for_n": binning,
         "binning_images_per_s": args.n / binning,
     }
-    for key, val in out.items():
-        print(f"{key:36s} {val:.4g}" if isinstance(val, float) else f"{key:36s} {val}")
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+    report(out, args.json)
     return 0
 
 
