@@ -212,3 +212,37 @@ def probe_rankings(outcomes: Outcomes | None = None, probes=PROBES, n_bootstrap:
         frames.append(ranks)
     ranks = pd.concat(frames, ignore_index=True)
     return ranks, ranking.ranking_summary(ranks).reset_index()
+
+
+HEATMAP_SELECTORS = ("P2L", "VDNA", "bKLD(small,target)")
+
+
+def affinity_heatmap(selector: str) -> pd.DataFrame:
+    """Notebook 12 of the repository: the column-z-scored affinity matrix (71 sources x 127 targets)."""
+    return affinity_from_distance(load_distance(SELECTOR_FILES[selector]), zscore_axis=0)
+
+
+def task_map(selector: str, seed: int = 0, perplexity: float = 15.0) -> pd.DataFrame:
+    """2-D t-SNE map of the 71 tasks from the square part of a published distance matrix.
+
+    The 71 x 71 part of the column-z-scored distances (the negated heatmap values, so that every
+    target column has the same scale) is symmetrised (mean of both directions; bKLD is asymmetric),
+    shifted to be non-negative with a zero diagonal, and embedded with scikit-learn's t-SNE on these
+    precomputed distances (random initialisation with an explicit seed).
+    """
+    import numpy as np
+    from sklearn.manifold import TSNE
+
+    from .tasks import ALL_TASKS, DEV_TASKS, imaging_domain, domain_label, load_task_infos
+
+    d = -affinity_heatmap(selector).loc[ALL_TASKS, ALL_TASKS].to_numpy(dtype=float)
+    d = (d + d.T) / 2
+    np.fill_diagonal(d, np.nan)
+    d = d - np.nanmin(d)
+    np.fill_diagonal(d, 0.0)
+    xy = TSNE(n_components=2, metric="precomputed", init="random", random_state=seed,
+              perplexity=perplexity).fit_transform(d)
+    infos = load_task_infos()
+    return pd.DataFrame({"selector": selector, "task": ALL_TASKS, "x": xy[:, 0], "y": xy[:, 1],
+                         "phase": ["development" if t in DEV_TASKS else "validation" for t in ALL_TASKS],
+                         "domain": [domain_label(imaging_domain(infos.loc[t, "keywords"])) for t in ALL_TASKS]})

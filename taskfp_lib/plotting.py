@@ -191,3 +191,20 @@ def plot_meta_curves(df: pd.DataFrame, x: str, facet: str = "meta_metric", hue: 
         ax.set(xscale=xscale, title=str(META_LABELS.get(f, f)), xlabel=x)
     axes[0, -1].legend(fontsize="small")
     return fig
+
+
+def plot_task_maps(maps: pd.DataFrame) -> plt.Figure:
+    """t-SNE task maps (one panel per selector), coloured by imaging domain."""
+    _style()
+    selectors = list(dict.fromkeys(maps["selector"]))
+    fig, axes = plt.subplots(1, len(selectors), figsize=(6 * len(selectors), 5.5), squeeze=False,
+                             constrained_layout=True)
+    domains = sorted(maps["domain"].dropna().unique())
+    palette = dict(zip(domains, sns.color_palette("tab20", len(domains))))
+    for ax, sel in zip(axes[0], selectors):
+        sub = maps[maps["selector"] == sel]
+        sns.scatterplot(data=sub, x="x", y="y", hue="domain", style="phase", palette=palette, ax=ax, s=60,
+                        legend=ax is axes[0, -1])
+        ax.set(title=sel, xlabel="", ylabel="", xticks=[], yticks=[])
+    axes[0, -1].legend(fontsize="x-small", bbox_to_anchor=(1.02, 1), loc="upper left")
+    return fig

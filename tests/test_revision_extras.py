@@ -37,3 +37,13 @@ def test_full_size_win_rates_cover_every_setup(published):
     assert (rates[["Model Architecture", "Co-Training Data"]].sum() >= 1.0).all()  # ties may exceed 100 %
     n_setups = ev.groupby(["scenario", "metric", "aggregate", "target", "meta_metric"]).ngroups
     assert n_setups == 2 * 43 * 3 * 2 * 5
+
+
+def test_task_map_is_seeded_and_complete(published):
+    a = A.task_map("VDNA", seed=3)
+    b = A.task_map("VDNA", seed=3)
+    assert len(a) == 71 and a["task"].is_unique and np.isfinite(a[["x", "y"]].to_numpy()).all()
+    np.testing.assert_array_equal(a[["x", "y"]].to_numpy(), b[["x", "y"]].to_numpy())
+    heat = A.affinity_heatmap("VDNA")
+    assert heat.shape == (71, 127)
+    np.testing.assert_allclose(heat.mean(axis=0), 0, atol=1e-12)  # z-scored per target column
