@@ -25,7 +25,6 @@ SELECTOR_FILES: dict[str, str] = {
     "bKLD(large,unweighted)": "KLD-PP:NS-1000-BINS",
     "bKLD(large,source)": "KLD-PP:NS-W:SN-1000-BINS",
 }
-FILE_SELECTORS = {v: k for k, v in SELECTOR_FILES.items()}
 
 #: selector sets: the seed paper's eight (``paper``) and the repository revision's (``revision``)
 SELECTOR_SETS: dict[str, list[str]] = {

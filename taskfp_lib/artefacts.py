@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from . import ranking
@@ -15,7 +16,8 @@ from .affinity import BKLD_VARIANTS, SELECTOR_FILES, SELECTOR_SETS, affinity_fro
 from .evaluation import evaluate, evaluate_budgets
 from .metrics import paper_regret
 from .outcomes import Outcomes, load_outcomes
-from .tasks import load_task_infos, task_pool_table, task_statistics
+from .tasks import (ALL_TASKS, DEV_TASKS, domain_label, imaging_domain, load_task_infos, task_pool_table,
+                    task_statistics)
 
 SAMPLE_SIZES = (10, 100, 1000)
 FULL_SAMPLES = 10000
@@ -197,8 +199,6 @@ def probe_rankings(outcomes: Outcomes | None = None, probes=PROBES, n_bootstrap:
     ranking per scenario x meta metric x probe (one generator, seeded once); the summary is the mean
     and pandas std of each selector's mean ranks over all rankings.
     """
-    import numpy as np
-
     outcomes = load_outcomes() if outcomes is None else outcomes
     rng = np.random.default_rng(seed)
     frames = []
@@ -230,10 +230,7 @@ def task_map(selector: str, seed: int = 0, perplexity: float = 15.0) -> pd.DataF
     shifted to be non-negative with a zero diagonal, and embedded with scikit-learn's t-SNE on these
     precomputed distances (random initialisation with an explicit seed).
     """
-    import numpy as np
     from sklearn.manifold import TSNE
-
-    from .tasks import ALL_TASKS, DEV_TASKS, imaging_domain, domain_label, load_task_infos
 
     d = -affinity_heatmap(selector).loc[ALL_TASKS, ALL_TASKS].to_numpy(dtype=float)
     d = (d + d.T) / 2

@@ -21,8 +21,6 @@ SCENARIOS: dict[str, str] = {
     "Augmentation Policy": "augmentation",
     "Co-Training Data": "multi_task",
 }
-SCENARIO_SHORT = {"Model Architecture": "Arch", "Pretraining Data": "Pre", "Augmentation Policy": "Aug",
-                  "Co-Training Data": "CoT"}
 #: upstream key strings (with the ``<br>``) of each scenario
 UPSTREAM_SCENARIO_LABELS = {s: s.replace(" ", "<br>") for s in SCENARIOS}
 METRICS = ("BA", "AUROC")
