@@ -1,7 +1,9 @@
 """The evaluation table: every (selector, scenario, metric, repetition, target, meta metric) score.
 
-This long table (spec 5.1) is the hinge of the compendium: every figure and table of the paper is a
-group-by on it, and a new task distance is a new set of rows.
+This long table is the hinge of the compendium: every figure and table of the paper is a group-by
+on it, and a new task distance is a new set of rows. Row order follows the authors' evaluation
+loops (aggregate > metric > scenario > selector > target > meta metric), which defines the case
+alignment of the bootstrap rankings.
 """
 from __future__ import annotations
 
@@ -10,10 +12,12 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .metrics import CORR_METRICS, TOP_METRICS, top_k_scores, weightedtau_score
-from .outcomes import SCENARIOS, TRIPLED, Outcomes
+from ..tasks import ALL_TASKS, VAL_TASKS, development_targets, shrunk_name, valid_sources as paper_valid_sources
+from ..upstream.readers import load_task_infos
+from ..vocabulary import CORR_META_METRICS, EVALUATION_METRIC_ORDER, PAPER_SCENARIOS, TOP_META_METRICS, TRIPLED
+from .meta_metrics import top_k_scores, weightedtau_score
+from .outcomes import Outcomes
 from .selection import SelectionTieError, top_k_indices
-from .tasks import ALL_TASKS, VAL_TASKS, shrunk_name, target_tasks, valid_sources as paper_valid_sources
 
 COLUMNS = ["scenario", "selector", "metric", "aggregate", "target", "meta_metric", "score"]
 
@@ -31,8 +35,8 @@ def valid_mask(sources: Sequence[str], targets: Sequence[str],
 
 
 def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggregates: Sequence[str] = TRIPLED,
-             metrics: Sequence[str] = ("AUROC", "BA"), scenarios: Sequence[str] = tuple(SCENARIOS),
-             top_metrics: Sequence[str] = TOP_METRICS, corr_metrics: Sequence[str] = CORR_METRICS,
+             metrics: Sequence[str] = EVALUATION_METRIC_ORDER, scenarios: Sequence[str] = PAPER_SCENARIOS,
+             top_metrics: Sequence[str] = TOP_META_METRICS, corr_metrics: Sequence[str] = CORR_META_METRICS,
              k: int = 3, mode: str = "avg", targets: Sequence[str] | None = None,
              sources: Sequence[str] | None = None,
              valid_sources: Callable[[str], Sequence[str]] = paper_valid_sources,
@@ -53,20 +57,20 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
     targets, sources : sequence of str, optional
         Default: the validation (or development) targets and the 71 tasks in registry order.
     valid_sources : callable
-        Target -> its valid sources (default: the paper's rule, spec 1.4).
+        Target -> its valid sources (default: the paper's rule, :func:`taskfp_lib.tasks.valid_sources`).
     target_ref : callable, optional
-        Target -> its affinity column; default: the shrunk variant for shrunk scenarios (spec 4.3),
-        else the target itself.
+        Target -> its affinity column; default: the shrunk variant for shrunk scenarios, else the
+        target itself.
 
     Returns
     -------
     DataFrame
         Columns ``scenario, selector, metric, aggregate, target, meta_metric, score`` in the loop order
         aggregate > metric > scenario > selector > target > meta metric (correlations first); scores are
-        higher-is-better (``regret`` holds ``1 - paper regret``).
+        higher-is-better (``regret_score`` = 1 - the paper's regret).
     """
     if targets is None:
-        targets = VAL_TASKS if outcomes.validation else target_tasks(False)
+        targets = VAL_TASKS if outcomes.validation else development_targets(load_task_infos())
     targets = list(targets)
     sources = list(ALL_TASKS if sources is None else sources)
     mask = valid_mask(sources, targets, valid_sources)

@@ -1,19 +1,20 @@
-"""Meta metrics: how good are the sources a task selector suggests for a target (spec 5).
+"""Meta metrics: how good are the sources a task selector suggests for a target.
 
-Every score is oriented so that **higher is better**:
+The paper's Methods, "Validation metrics". Every score is oriented so that **higher is better**
+(the names and directions are the records of :mod:`taskfp_lib.vocabulary`):
 
 * ``percentile`` (the paper's "Percentile"): percentile rank of the selected sources' outcomes among
   all valid sources (average ranks, divided by their number; 1 = the best source).
-* ``regret``: the stored score :math:`1 - \\frac{|o^* - p|}{1 - \\min(o^*, p)}` with the oracle
-  :math:`o^* = \\max_s O_s`; the paper's regret (lower is better) is ``1 - score``
-  (:func:`paper_regret`).
+* ``regret_score``: :math:`1 - \\frac{|o^* - p|}{1 - \\min(o^*, p)}` with the oracle
+  :math:`o^* = \\max_s O_s` (0 when :math:`o^* = p = 1`); the paper's regret (lower is better) is
+  ``1 - regret_score`` (:func:`taskfp_lib.vocabulary.paper_regret`).
 * ``improvement`` (the paper's "Improvement"): :math:`p - b` with the single-task baseline ``b``.
 * ``gain``: :math:`[p > b]`.
 * ``weightedtau``: scipy's weighted Kendall tau between affinities and outcomes over the valid
   sources (budget-independent).
 
-``mode="avg"`` averages the score over the k selected sources; ``mode="best"`` scores only the best
-outcome among them.
+``mode="avg"`` averages the score over the k selected sources (summed in selection order);
+``mode="best"`` scores only the best outcome among them.
 """
 from __future__ import annotations
 
@@ -23,21 +24,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-TOP_METRICS = ("regret", "percentile", "improvement", "gain")
-CORR_METRICS = ("weightedtau",)
-META_METRICS = ("regret", "percentile", "improvement", "gain", "weightedtau")
-#: upstream names of the meta metrics
-UPSTREAM_META_NAMES = {"regret": "regret", "percentile": "rank", "improvement": "delta", "gain": "gain",
-                       "weightedtau": "weightedtau"}
+from ..vocabulary import TOP_META_METRICS
+
 MODES = ("avg", "best")
 # scipy's weightedtau without its generic axis/NaN-policy wrapper (half the cost per call; inputs here
 # are already NaN-free 1-D arrays); the same function and result as ``stats.weightedtau``
 _weightedtau = getattr(stats.weightedtau, "__wrapped__", stats.weightedtau)
-
-
-def paper_regret(score):
-    """The paper's regret :math:`(\\max O - p)/(1 - p)` (lower is better) from the stored score."""
-    return 1.0 - score
 
 
 def percentile_ranks(outcomes: np.ndarray) -> np.ndarray:
@@ -64,7 +56,7 @@ def _regret_value(oracle, p):
 
 
 def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarray, mode: str = "avg",
-                 metrics: Sequence[str] = TOP_METRICS) -> dict[str, np.ndarray]:
+                 metrics: Sequence[str] = TOP_META_METRICS) -> dict[str, np.ndarray]:
     """Top-k meta metrics of many targets at once.
 
     Parameters
@@ -101,7 +93,7 @@ def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarra
             perf = np.where(n_sel > 0, np.nanmax(np.where(mask, perf, -np.inf), axis=0), np.nan)[None, :]
             n_sel = np.minimum(n_sel, 1)
     per_value = {
-        "regret": lambda p: _regret_value(oracle, p),
+        "regret_score": lambda p: _regret_value(oracle, p),
         "improvement": lambda p: p - base,
         "gain": lambda p: np.where(np.isnan(p), np.nan, (p > base).astype(float)),
     }
@@ -166,8 +158,8 @@ def percentile_score(outcomes: pd.Series, selected: Sequence[str], mode: str = "
 
 
 def regret_score(outcomes: pd.Series, selected: Sequence[str], mode: str = "avg") -> float:
-    """Stored regret score ``1 - (max O - p)/(1 - p)`` (higher is better)."""
-    return _single(outcomes, selected, np.nan, mode, "regret")
+    """Regret score ``1 - (max O - p)/(1 - p)`` (higher is better; the paper's regret is 1 - score)."""
+    return _single(outcomes, selected, np.nan, mode, "regret_score")
 
 
 def improvement_score(outcomes: pd.Series, selected: Sequence[str], baseline: float, mode: str = "avg") -> float:
