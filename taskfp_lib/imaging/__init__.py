@@ -11,6 +11,7 @@ images that ship inside installed packages.
 from .constants import (IMAGENET_MEAN, IMAGENET_STD, MAX_FILES_PER_TASK, MAX_IMAGE_PIXELS,
                         MAX_ITEMS_PER_TASK, MAX_SLICES_PER_VOLUME, MAX_VOLUME_VOXELS)
 from .headers import ImageItem, ImagingError, NotAnImageError, file_kind
+from .medical_demo import DEMO_TASKS, build_demo_tasks
 from .presets import CT_WINDOWS, DEFAULT_PRESET, IntensityPreset, known_preset_ids, parse_preset
 from .readers import ModalityValues, load_image, read_values
 from .scan import SliceSpec, TaskScan, scan_task_folder
@@ -21,4 +22,5 @@ __all__ = [
     "CT_WINDOWS", "DEFAULT_PRESET", "IntensityPreset", "known_preset_ids", "parse_preset",
     "ModalityValues", "load_image", "read_values",
     "ImageItem", "ImagingError", "NotAnImageError", "SliceSpec", "TaskScan", "file_kind", "scan_task_folder",
+    "DEMO_TASKS", "build_demo_tasks",
 ]
