@@ -51,10 +51,49 @@ def test_bad_input_is_a_clear_error(demo, capsys):
                  *TINY]) == 1
     assert "needs --source" in capsys.readouterr().err
     assert main(["transfer", "run", "--scenario", "baseline", "--target", str(demo / "nowhere"), *TINY]) == 1
-    assert "task folder not found" in capsys.readouterr().err
+    assert "nowhere: task folder does not exist" in capsys.readouterr().err
+    target = str(demo / "tasks" / "digits_mod3")
+    for argv, message in [(["--scenario", "teleport"], "unknown scenario 'teleport'; known: ['arch', 'augmentation', "
+                                                      "'baseline', 'multi_task', 'pretrain']"),
+                          (["--scenario", "baseline", *TINY, "--epochs", "0"],
+                           "--epochs: expected an integer in [1, 100000], got 0"),
+                          (["--scenario", "baseline", *TINY, "--lr", "-1"], "--lr: expected a number in (0, 10]"),
+                          (["--scenario", "augmentation"], "needs --policy FILE or --policy-task NAME"),
+                          (["--scenario", "augmentation", "--policy-task", "mnist_digit_classification",
+                            "--repetition", "7"], "policy repetition must be 0, 1 or 2, got 7"),
+                          (["--scenario", "baseline", "--source", target], "takes no --source")]:
+        assert main(["transfer", "run", "--target", target, "--quiet", *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("taskfp transfer: error: ") and message in err and err.count("\n") == 1, err
 
 
-def test_grid_status_and_outcomes(demo, capsys):
+def test_run_without_weights_says_how_to_work_offline(demo, capsys, monkeypatch):
+    from taskfp_lib.transfer import models
+
+    def offline(name, pretrained=False, **kwargs):
+        raise OSError("cannot reach the hub (simulated: no network, no cache)")
+
+    monkeypatch.setattr(models.timm, "create_model", offline)
+    assert main(["transfer", "run", "--scenario", "baseline", "--target", str(demo / "tasks" / "digits_mod3"),
+                 "--quiet", "--arch", "test_resnet", "--no-lr-find", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("taskfp transfer: error: test_resnet: ImageNet weights not available") and \
+        err.count("\n") == 1
+    assert "--no-pretrained" in err and "--weights-dir" in err and "HF_HUB_OFFLINE" in err
+
+
+def test_bad_grid_spec_is_one_line_before_any_job(demo, capsys):
+    spec = {"tasks": {"a": "tasks/digits_low_high", "b": "tasks/digits_mod3"}, "targets": ["a"], "sources": ["b"],
+            "train": {"max_epochs": "ten"}}
+    path = demo / "bad_grid.json"
+    path.write_text(json.dumps(spec))
+    assert main(["transfer", "grid", str(path), "--workdir", str(demo / "bad_work"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"taskfp transfer: error: {path}: train.max_epochs: expected an integer in [1, 100000], got 'ten'\n"
+    assert not (demo / "bad_work").exists()
+
+
+def test_grid_status_and_outcomes(demo, capsys, monkeypatch):
     tasks = demo / "tasks"
     spec = {"tasks": {"digits_low_high": "tasks/digits_low_high", "digits_mod3": "tasks/digits_mod3"},
             "targets": ["digits_low_high", "digits_mod3"], "sources": ["digits_low_high", "digits_mod3"],
@@ -65,6 +104,9 @@ def test_grid_status_and_outcomes(demo, capsys):
     assert main(["transfer", "grid", str(demo / "grid.json"), "--workdir", str(work), "--quiet", "--max-jobs", "3",
                  *TINY]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0])["ran"] == 3
+    recorded = json.loads((work / "grid.json").read_text())["tasks"]
+    assert recorded == {"digits_low_high": str(tasks / "digits_low_high"), "digits_mod3": str(tasks / "digits_mod3")}
+    monkeypatch.chdir(work)  # status and outcomes read grid.json's absolute paths from anywhere
     assert main(["transfer", "status", str(work)]) == 0
     assert "all\t3/12" in capsys.readouterr().out
     assert main(["transfer", "outcomes", str(work)]) == 1

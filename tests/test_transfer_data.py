@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from taskfp_lib.transfer.data import (IMAGENET_MEAN, IMAGENET_STD, CoTrainingDataModule, CoTrainingDataset, MixedTaskSampler, TaskDataModule,
-                                      TaskDataset, is_shrinkable, scan_task, shrink_indices, stratified_split)
+from taskfp_lib.imaging import IMAGENET_MEAN, IMAGENET_STD, ImagingError, TaskScan
+from taskfp_lib.transfer.data import (CoTrainingDataModule, CoTrainingDataset, MixedTaskSampler, TaskDataModule,
+                                      TaskDataset, has_shrunk_variant, read_task, shrink_indices, stratified_split)
 from taskfp_lib.transfer.demo import DIGIT_TASKS, write_digit_task
 
 
@@ -25,19 +26,20 @@ def digits(tmp_path_factory):
 
 
 def test_demo_task_layout(digits):
-    task = scan_task(digits["digits_mod3"])
+    task = read_task(digits["digits_mod3"])
     assert task.name == "digits_mod3" and task.classes == ("r0", "r1", "r2")
     assert len(task) == 120 and np.bincount(task.labels).tolist() == [40, 40, 40]
-    with Image.open(task.paths[0]) as img:
+    assert isinstance(task, TaskScan) and task.items[0].slice is None
+    with Image.open(task.items[0].path) as img:
         assert img.mode == "L" and img.size == (16, 16)
     # the class of every written image follows the task definition
     full = write_digit_task("digits_parity", digits["digits_mod3"].parent, size=8)
-    assert len(scan_task(full)) == 1797
+    assert len(read_task(full)) == 1797
     assert set(DIGIT_TASKS) >= {"digits_low_high", "digits_parity", "digits_mod3"}
 
 
 def test_greyscale_images_become_rgb_tensors(digits):
-    task = scan_task(digits["digits_low_high"])
+    task = read_task(digits["digits_low_high"])
     ds = TaskDataset(task, np.arange(5), image_size=24)
     x, y = ds[3]
     assert x.shape == (3, 24, 24) and x.dtype == torch.float32
@@ -53,21 +55,37 @@ def test_greyscale_images_become_rgb_tensors(digits):
 
 
 def test_bad_task_folders_fail_clearly(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere: task folder not found"):
-        scan_task(tmp_path / "nowhere")
+    with pytest.raises(ImagingError, match="nowhere: task folder does not exist"):
+        read_task(tmp_path / "nowhere")
     (tmp_path / "one" / "a").mkdir(parents=True)
     Image.new("L", (4, 4)).save(tmp_path / "one" / "a" / "x.png")
-    with pytest.raises(ValueError, match="at least two class"):
-        scan_task(tmp_path / "one")
+    with pytest.raises(ImagingError, match="at least 2 class"):
+        read_task(tmp_path / "one")
     (tmp_path / "one" / "b").mkdir()
     (tmp_path / "one" / "b" / "notes.txt").write_text("hi")
-    with pytest.raises(ValueError, match=r"one/b: not image files: \['notes.txt'\]"):
-        scan_task(tmp_path / "one")
+    with pytest.raises(ImagingError, match=r"one/b/notes.txt: not an image file"):
+        read_task(tmp_path / "one")
     (tmp_path / "one" / "b" / "notes.txt").unlink()
     (tmp_path / "one" / "b" / "broken.png").write_bytes(b"not a png")
-    task = scan_task(tmp_path / "one")
-    with pytest.raises(ValueError, match="broken.png: cannot read image"):
+    task = read_task(tmp_path / "one")
+    with pytest.raises(ImagingError, match="broken.png: cannot read image"):
         TaskDataset(task, [1], image_size=4)[0]
+
+
+def test_one_reader_for_fingerprints_and_transfer(tmp_path):
+    """PPM images (readable by the fingerprint pipeline) train as well; sizes differ -> bilinear resize."""
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / "ppm" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 256, (10, 12, 3), dtype=np.uint8)).save(tmp_path / "ppm" / cls / f"{i}.ppm")
+    task = read_task(tmp_path / "ppm")
+    assert task.classes == ("a", "b") and len(task) == 6
+    ds = TaskDataset(task, np.arange(6), image_size=8)
+    with Image.open(task.items[4].path) as img:
+        expected = np.asarray(img.convert("RGB").resize((8, 8), Image.BILINEAR))
+    np.testing.assert_array_equal(ds.load_image(4), expected)
+    assert ds[4][1] == 1
 
 
 @settings(max_examples=40, deadline=None)
@@ -100,8 +118,16 @@ def test_shrink_keeps_size_and_class_proportions(counts, size, seed):
     assert np.all(np.abs(got - expected) <= len(counts))  # largest remainders + at least one per class
 
 
-def test_shrink_rule_of_the_paper():
-    assert is_shrinkable(1001, 2) and not is_shrinkable(1000, 2) and not is_shrinkable(5000, 40)
+def test_shrink_rule_of_the_paper(digits):
+    task = read_task(digits["digits_mod3"])  # 120 images, 3 classes
+    assert has_shrunk_variant(task, threshold=119) and not has_shrunk_variant(task, threshold=120)
+    assert not has_shrunk_variant(task, threshold=10, max_classes=3)
+    # the paper's task names follow the paper's list, whatever the folder holds
+    renamed = TaskScan("mnist_digit_classification", task.root, task.classes, task.items, task.slices, task.num_files)
+    assert has_shrunk_variant(renamed, threshold=10_000)
+    listed = TaskScan("mednode_melanoma_classification", task.root, task.classes, task.items, task.slices,
+                      task.num_files)
+    assert not has_shrunk_variant(listed, threshold=0)  # in the paper's list of tasks without a shrunk variant
 
 
 def test_datamodule_shrinks_train_only(digits):

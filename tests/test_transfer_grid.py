@@ -1,8 +1,10 @@
-"""The experiment grid: published outcome layout, resume after a crash, Dask execution."""
+"""The experiment grid: published outcome layout, resume after a crash, Dask execution, hostile specs."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -12,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from taskfp_lib.transfer import grid as grid_module
+from taskfp_lib.transfer.config import ConfigError, TrainConfig
 from taskfp_lib.transfer.demo import write_digit_tasks
-from taskfp_lib.transfer.grid import (GridSpec, Job, grid_jobs, job_status, outcome_tables, read_runs, run_grid,
-                                      write_outcomes)
-from taskfp_lib.transfer.pipelines import TrainConfig
+from taskfp_lib.transfer.grid import grid_jobs, job_status, outcome_tables, read_runs, run_grid, write_outcomes
+from taskfp_lib.transfer.plugins import Job, checkpoint_path, plugins
+from taskfp_lib.transfer.scenarios import cotraining
+from taskfp_lib.transfer.spec import GridSpec
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = TrainConfig(arch="test_resnet", pretrained=False, image_size=32, max_epochs=1, batch_size=16, lr=1e-2,
@@ -118,9 +121,11 @@ def test_outcomes_are_read_by_the_evaluation(full_grid):
     spec, workdir, _ = full_grid
     outdir = workdir / "exp"
     write_outcomes(spec, workdir, outdir)
-    outcomes_module = pytest.importorskip("taskfp_lib.evaluation.outcomes")
-    outcomes = outcomes_module.load_outcomes(validation=True, directory=outdir)
-    for scenario in outcomes_module.SCENARIOS:
+    from taskfp_lib.evaluation import load_outcomes
+    from taskfp_lib.vocabulary import PAPER_SCENARIOS
+
+    outcomes = load_outcomes(validation=True, directory=outdir)
+    for scenario in PAPER_SCENARIOS:
         matrix = outcomes.matrix(scenario, "BA", "mean")
         assert set(matrix.columns) == {"digits_parity", "digits_mod3"}
         base = outcomes.baseline(scenario, "BA", "mean", ["digits_parity", "digits_mod3"])
@@ -133,9 +138,8 @@ def test_finished_grid_is_not_recomputed(full_grid, monkeypatch):
     def must_not_run(*args, **kwargs):
         raise AssertionError("a finished run was recomputed")
 
-    for name in ("run_baseline", "run_architecture", "pretrain_source", "run_pretraining", "run_augmentation",
-                 "run_cotraining"):
-        monkeypatch.setattr(grid_module, name, must_not_run)
+    for plugin in plugins().values():
+        monkeypatch.setattr(plugin, "run_job", must_not_run)
     assert run_grid(spec, workdir, progress=False) == {"total": 78, "skipped": 78, "ran": 0, "failed": 0}
     assert job_status(spec, workdir)["done"].all()
 
@@ -143,7 +147,7 @@ def test_finished_grid_is_not_recomputed(full_grid, monkeypatch):
 def test_resume_after_a_crash_loses_and_duplicates_nothing(task_dirs, tmp_path, monkeypatch):
     spec = _spec(task_dirs, scenarios=["pretrain", "multi_task"], repetitions=[0])
     crashed, clean = tmp_path / "crashed", tmp_path / "clean"
-    real = grid_module.run_cotraining
+    real = cotraining.run_cotraining
     calls = {"n": 0}
 
     def crash_on_third(*args, **kwargs):
@@ -152,10 +156,10 @@ def test_resume_after_a_crash_loses_and_duplicates_nothing(task_dirs, tmp_path, 
             raise KeyboardInterrupt("simulated crash in the middle of a training")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(grid_module, "run_cotraining", crash_on_third)
+    monkeypatch.setattr(cotraining, "run_cotraining", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
         run_grid(spec, crashed, progress=False)
-    monkeypatch.setattr(grid_module, "run_cotraining", real)
+    monkeypatch.setattr(cotraining, "run_cotraining", real)
     done_before = {p.name: p.stat().st_mtime_ns for p in (crashed / "runs").glob("*.json")}
     status = job_status(spec, crashed)
     assert 0 < status["done"].sum() < len(status) == len(done_before) + (~status["done"]).sum()
@@ -210,12 +214,153 @@ def test_spec_round_trip_and_clear_errors(task_dirs, tmp_path):
     bad = json.loads(path.read_text())
     bad["scenarios"] = ["arch", "teleport"]
     path.write_text(json.dumps(bad))
-    with pytest.raises(ValueError, match=r"grid.json: unknown scenario\(s\) \['teleport'\]"):
+    with pytest.raises(ValueError, match=r"grid.json: scenarios: unknown scenario\(s\) \['teleport'\]"):
         GridSpec.from_json(path)
     bad = json.loads(spec.to_json())
     bad["train"]["colour"] = 1
     path.write_text(json.dumps(bad))
-    with pytest.raises(ValueError, match=r"grid.json: unknown training option\(s\) \['colour'\]"):
+    with pytest.raises(ValueError, match=r"grid.json: train: unknown training option\(s\) \['colour'\]"):
         GridSpec.from_json(path)
     with pytest.raises(ValueError, match="no image folder"):
         _spec(task_dirs, targets=["unknown_task"])
+
+
+QUICK = TINY.replace(limit_train_batches=1)
+
+
+@pytest.fixture(scope="module")
+def look_alike_tasks(tmp_path_factory):
+    """Three different tasks whose names differ only in characters a file name cannot keep."""
+    root = tmp_path_factory.mktemp("look_alike")
+    folders = write_digit_tasks(root, ["digits_low_high", "digits_mod3", "digits_round", "digits_parity"], size=32,
+                                max_per_class=12)
+    names = {"task x": "digits_low_high", "task_x": "digits_mod3", "task/x": "digits_round", "src": "digits_parity"}
+    return {name: str(folders[d]) for name, d in names.items()}
+
+
+def test_look_alike_task_names_never_share_a_job(look_alike_tasks, tmp_path):
+    spec = GridSpec(tasks=look_alike_tasks, targets=["task x", "task_x", "task/x"], sources=["src"],
+                    scenarios=["multi_task"], repetitions=[0], architectures=["test_resnet"], train=QUICK)
+    jobs = grid_jobs(spec)
+    assert len(jobs) == 3 * 2 and len({j.key for j in jobs}) == 6  # baseline + co-training per target
+    assert len({j.key.rsplit("__", 1)[0] for j in jobs}) == 2  # readable parts collide, keys do not
+    assert run_grid(spec, tmp_path, progress=False) == {"total": 6, "skipped": 0, "ran": 6, "failed": 0}
+    runs = read_runs(tmp_path)
+    tables = outcome_tables(spec, tmp_path)
+    co = tables["load_multi_task_experiment%BA%True%True.csv"]
+    assert sorted(co["t"]) == sorted(["task x", "task_x", "task/x"])
+    for _, row in co.iterrows():
+        record = runs[Job("multi_task", row.t, 0, source="src", arch="test_resnet").key]
+        assert record["target"] == row.t and record["settings"]["inputs"]["target"] == look_alike_tasks[row.t]
+        assert row.p == record["metrics"]["BA"]
+    # three different tasks (2, 3 and 2 classes): their runs are their own
+    assert sorted(r["n_train"] + r["n_test"] for r in runs.values() if r["scenario"] == "baseline") == [24, 24, 36]
+
+
+def test_resume_with_other_settings_is_refused_before_any_job(look_alike_tasks, tmp_path):
+    spec = GridSpec(tasks=look_alike_tasks, targets=["task x"], sources=["src"], scenarios=["pretrain"],
+                    repetitions=[0], train=QUICK)
+    assert run_grid(spec, tmp_path, progress=False, max_jobs=2)["ran"] == 2
+    before = {p.name: p.read_bytes() for p in (tmp_path / "runs").glob("*.json")}
+    grid_json = (tmp_path / "grid.json").read_bytes()
+    other = dataclasses.replace(spec, train=QUICK.replace(max_epochs=2, lr=0.05))
+    with pytest.raises(ConfigError, match=r"2 finished run\(s\) were made with other settings.*"
+                                          r"train.lr: 0.01 -> 0.05; train.max_epochs: 1 -> 2") as err:
+        run_grid(other, tmp_path, progress=False)
+    assert "\n" not in str(err.value)
+    assert (tmp_path / "grid.json").read_bytes() == grid_json  # not relabelled
+    assert {p.name: p.read_bytes() for p in (tmp_path / "runs").glob("*.json")} == before
+    with pytest.raises(ConfigError, match="made with other settings"):
+        outcome_tables(dataclasses.replace(spec, seed=5), tmp_path)
+    # execution details (threads, workers, caching) are not part of the settings: resuming is fine
+    faster = dataclasses.replace(spec, train=QUICK.replace(num_threads=2, cache_images=False))
+    assert run_grid(faster, tmp_path, progress=False)["skipped"] == 2
+
+
+def test_garbage_checkpoint_in_a_grid_is_a_one_line_error(look_alike_tasks, tmp_path):
+    spec = GridSpec(tasks=look_alike_tasks, targets=["task x"], sources=["src"], scenarios=["pretrain"],
+                    repetitions=[0], train=QUICK)
+    jobs = grid_jobs(spec)
+    source_job = next(j for j in jobs if j.kind == "pretrain_source")
+    run_grid(spec, tmp_path, progress=False, max_jobs=jobs.index(source_job) + 1)
+    checkpoint_path(tmp_path, source_job).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{garbage}")
+    with pytest.raises(ValueError, match=r"not a readable safetensors checkpoint .*; delete it and runs/"
+                                         r"pretrain_source__src__.*json .* to recompute") as err:
+        run_grid(spec, tmp_path, progress=False)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"train": {"max_epochs": "ten"}}, r"train.max_epochs: expected an integer in \[1, 100000\], got 'ten'"),
+    ({"train": {"max_epochs": 0}}, r"train.max_epochs: expected an integer in \[1, 100000\], got 0"),
+    ({"train": {"lr": "fast"}}, r"train.lr: expected a number"),
+    ({"train": [1]}, r"train: expected a mapping of training options, got list"),
+    ({"tasks": ["a", "b"]}, r"tasks: expected a mapping of task name -> image folder, got list"),
+    ({"targets": "task x"}, r"targets: expected a list of names, got str"),
+    ({"targets": ["task x", "task x"]}, r"targets: names must be distinct"),
+    ({"sources": [3]}, r"sources\[0\]: expected a non-empty printable text"),
+    ({"repetitions": [0, True]}, r"repetitions\[1\]: expected an integer"),
+    ({"repetitions": []}, r"repetitions: expected a non-empty list"),
+    ({"seed": -1}, r"seed: expected an integer in \[0, 2147483648\], got -1"),
+    ({"shrunk": "no"}, r"shrunk: expected true or false, got 'no'"),
+    ({"scenarios": "arch"}, r"scenarios: expected a list of names, got str"),
+    ({"policies": {"src": "one.json"}}, r"policies\['src'\]: needs a list of one policy file per repetition"),
+    ({"groups": [["a", 1]]}, r"groups\[0\]\[1\]: expected a non-empty printable text"),
+    ({"tasks": {"bad\u001b[31mname": "x"}}, r"tasks: expected a non-empty printable text"),
+])
+def test_grid_spec_errors_name_the_file_and_the_field(tmp_path, change, message):
+    values = {"tasks": {"task x": "a", "src": "b"}, "targets": ["task x"], "sources": ["src"], "repetitions": [0],
+              "train": {"max_epochs": 1}}
+    values.update(change)
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(values))
+    with pytest.raises(ConfigError) as err:
+        GridSpec.from_json(path)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+    assert re.search(message, str(err.value)), str(err.value)
+
+
+def test_spec_that_is_not_a_mapping_or_not_json(tmp_path):
+    path = tmp_path / "grid.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match=r"grid.json: expected a mapping of grid options, got list"):
+        GridSpec.from_json(path)
+    path.write_text('{"tasks": {}}')
+    with pytest.raises(ConfigError, match=r"grid.json: missing grid option\(s\) \['sources', 'targets'\]"):
+        GridSpec.from_json(path)
+
+
+def test_bad_inputs_are_found_before_any_job_runs(look_alike_tasks, tmp_path):
+    tasks = {**look_alike_tasks, "ghost": str(tmp_path / "no_such_folder")}
+    spec = GridSpec(tasks=tasks, targets=["task x", "ghost"], sources=["src"], scenarios=["multi_task"],
+                    repetitions=[0], train=QUICK)
+    with pytest.raises(ValueError, match="no_such_folder: task folder does not exist"):
+        run_grid(spec, tmp_path / "work", progress=False)
+    assert not (tmp_path / "work").exists()
+    bad_policy = tmp_path / "policy.json"
+    bad_policy.write_text(json.dumps({"__version__": "1.3.0", "transform": {
+        "__class_fullname__": "CoarseDropout", "p": 1.0, "max_holes": 10**9, "max_height": 8, "max_width": 8}}))
+    spec = GridSpec(tasks=look_alike_tasks, targets=["task x"], sources=["src"], scenarios=["augmentation"],
+                    repetitions=[0], policies={"src": [str(bad_policy)]}, train=QUICK)
+    with pytest.raises(ValueError, match=r"policy.json/CoarseDropout: CoarseDropout.max_holes = 1000000000 exceeds"):
+        run_grid(spec, tmp_path / "work", progress=False)
+    spec = GridSpec(tasks=look_alike_tasks, targets=["task x"], sources=["src"], scenarios=["arch"],
+                    repetitions=[0], architectures=["test_resnet", "resnet_9000"], train=QUICK)
+    with pytest.raises(ValueError, match=r"architectures: unknown timm architecture\(s\) \['resnet_9000'\]"):
+        run_grid(spec, tmp_path / "work", progress=False)
+    assert not (tmp_path / "work").exists()
+
+
+def test_task_paths_are_resolved_once_and_stored_absolute(look_alike_tasks, tmp_path, monkeypatch):
+    root = Path(look_alike_tasks["src"]).parent
+    (root / "specs").mkdir(exist_ok=True)
+    spec_file = root / "specs" / "grid.json"
+    spec_file.write_text(json.dumps({"tasks": {"a": "../digits_parity", "b": "../digits_mod3"}, "targets": ["a"],
+                                     "sources": ["b"], "scenarios": [], "repetitions": [0]}))
+    monkeypatch.chdir(tmp_path)
+    spec = GridSpec.from_json(Path(os.path.relpath(spec_file, tmp_path)))
+    assert spec.tasks == {"a": str(root / "digits_parity"), "b": str(root / "digits_mod3")}
+    spec.to_json(tmp_path / "work" / "grid.json")
+    monkeypatch.chdir(root)
+    again = GridSpec.from_json(Path(os.path.relpath(tmp_path / "work" / "grid.json", root)))
+    assert again.tasks == spec.tasks and again == spec

@@ -10,8 +10,12 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from taskfp_lib.transfer.policies import (PolicyError, convert_policy, count_leaves, load_policy, policy_file,
-                                          policy_relpath, shipped_policy_relpaths)
+from taskfp_lib.transfer import policies
+from taskfp_lib.transfer.policies import (SUPPORTED_TRANSFORMS, PolicyError, convert_policy, count_leaves, load_policy,
+                                          read_policy_json)
+from taskfp_lib.transfer.policy_files import policy_file, policy_relpath, shipped_policy_relpaths
+from taskfp_lib.transfer.policy_rules import (MAX_POLICY_BYTES, MAX_POLICY_COUNT, MAX_POLICY_DEPTH, MAX_POLICY_SIDE,
+                                              check_policy)
 
 EXPECTED_CLASS = {"ShiftScaleRotate": A.Affine, "RGBShift": A.RGBShift, "Solarize": A.Solarize,
                   "RandomBrightnessContrast": A.RandomBrightnessContrast, "CoarseDropout": A.CoarseDropout,
@@ -54,18 +58,60 @@ def _check_tree(node: dict, transform, where: str) -> int:
     return 1
 
 
-def test_every_shipped_policy_loads_and_applies():
+def _signature(node: dict) -> set[tuple[str, str]]:
+    """Every (transform, argument name) of a serialised policy."""
+    name = node["__class_fullname__"]
+    out = {(name, arg) for arg in node if arg not in ("__class_fullname__", "transforms")} | {(name, "")}
+    for child in node.get("transforms", []):
+        out |= _signature(child)
+    return out
+
+
+def _seeded_sample(policies: dict, seed: int = 0, size: int = 8) -> list[str]:
+    """Policies in a seeded order, kept while they add an unseen (transform, argument); filled up to ``size``."""
+    order = [list(policies)[i] for i in np.random.default_rng(seed).permutation(len(policies))]
+    covered: set = set()
+    chosen = []
+    for rel in order:
+        new = _signature(policies[rel]["transform"]) - covered
+        if new or len(chosen) < size:
+            chosen.append(rel)
+            covered |= new
+    return chosen
+
+
+@pytest.fixture(scope="module")
+def shipped_policies():
     files = _shipped()
-    assert len(files) == 213  # 71 tasks x 3 repetitions
+    return {rel: (path, read_policy_json(path)) for rel, path in files}
+
+
+def test_every_shipped_policy_has_a_known_structure_within_the_limits(shipped_policies):
+    assert len(shipped_policies) == 213  # 71 tasks x 3 repetitions
+    for rel, (_, policy) in shipped_policies.items():
+        assert policy["__version__"] == "1.3.0", rel
+        n = check_policy(policy, rel)  # structure, depth, node count, size/count limits; nothing is built
+        leaves = count_leaves(policy)
+        assert 0 < len(leaves) < n and all(0 <= p <= 1 for _, p in leaves), rel
+        assert {name for name, _ in _signature(policy["transform"])} <= set(SUPPORTED_TRANSFORMS), rel
+
+
+def test_a_seeded_sample_of_shipped_policies_builds_and_applies(shipped_policies):
+    parsed = {rel: policy for rel, (_, policy) in shipped_policies.items()}
+    sample = _seeded_sample(parsed)
+    # the sample exercises every transform and every argument that occurs in any shipped policy
+    assert set().union(*(_signature(p["transform"]) for p in parsed.values())) == \
+        set().union(*(_signature(parsed[rel]["transform"]) for rel in sample))
+    assert 8 <= len(sample) < 40
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    for rel, path in files:
-        policy = json.loads(path.read_text())
+    for rel in sample:
+        path, policy = shipped_policies[rel]
         compose = load_policy(path, seed=1, image_size=32)
         assert isinstance(compose, A.Compose)
-        n = _check_tree(policy["transform"], compose, rel)
-        assert n == len(count_leaves(policy)) > 0
-        out = compose(image=image)["image"]
-        assert out.shape == image.shape and out.dtype == np.uint8, rel
+        assert _check_tree(policy["transform"], compose, rel) == len(count_leaves(policy))
+        for _ in range(3):
+            out = compose(image=image)["image"]
+            assert out.shape == image.shape and out.dtype == np.uint8, rel
 
 
 def test_every_task_and_repetition_has_a_policy():
@@ -77,8 +123,10 @@ def test_every_task_and_repetition_has_a_policy():
     assert policy_relpath("breast_cancer_classification_v2", 1).endswith(
         "pami2_t_aa_search_01_1/AA/DSET_breast_ultrasound%TASK_breast_cancer_classification/policy_0001.json")
     assert policy_file("mnist_digit_classification", 2).is_file()
-    with pytest.raises(KeyError, match="no learned augmentation policy"):
+    with pytest.raises(FileNotFoundError, match="no learned augmentation policy .* pass a policy file"):
         policy_relpath("not_a_task", 0)
+    with pytest.raises(ValueError, match="repetition must be 0, 1 or 2"):
+        policy_relpath("mnist_digit_classification", 3)
 
 
 def test_rgb_shift_keeps_pixel_units():
@@ -146,7 +194,8 @@ def test_same_seed_same_augmentation():
     image = np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8)
     first = [load_policy(path, seed=7, image_size=64)(image=image)["image"] for _ in range(2)]
     np.testing.assert_array_equal(first[0], first[1])
-    runs = [load_policy(path, seed=s, image_size=64) for s in (7, 7)]
+    # the cached object and an independent one built from the same file
+    runs = [load_policy(path, seed=7, image_size=64), convert_policy(read_policy_json(path), seed=7, image_size=64)]
     for _ in range(20):
         np.testing.assert_array_equal(runs[0](image=image)["image"], runs[1](image=image)["image"])
 
@@ -174,6 +223,12 @@ def test_bad_files_fail_clearly(tmp_path):
         load_policy(tmp_path / "missing.json")
     with pytest.raises(PolicyError, match="unsupported albumentations serialisation version"):
         convert_policy(_policy(_leaf("NoOp"), version="9.9"))
+    path.write_text('{"__version__": "1.3.0", "transform": {"__class_fullname__": "NoOp", "p": NaN}}')
+    with pytest.raises(PolicyError, match="broken.json: not valid JSON .*NaN"):
+        load_policy(path)
+    path.write_bytes(b" " * (MAX_POLICY_BYTES + 1))
+    with pytest.raises(PolicyError, match=f"broken.json: policy file larger than {MAX_POLICY_BYTES} bytes"):
+        load_policy(path)
 
 
 def test_albumentations_2_policies_pass_through():
@@ -181,3 +236,77 @@ def test_albumentations_2_policies_pass_through():
     compose = convert_policy(native, seed=0)
     image = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     np.testing.assert_array_equal(compose(image=image)["image"], image[:, ::-1])
+
+
+def _forbid_building(monkeypatch):
+    """Make any albumentations transform construction fail: a refusal must come before any allocation."""
+    def boom(*args, **kwargs):
+        raise AssertionError("a transform was built")
+
+    for name in ("CoarseDropout", "Compose", "from_dict"):
+        monkeypatch.setattr(policies.A, name, boom)
+
+
+@pytest.mark.parametrize("args, field", [
+    ({"max_holes": 10**9, "max_height": 8, "max_width": 8}, "CoarseDropout.max_holes = 1000000000"),
+    ({"max_holes": 1e9, "max_height": 8, "max_width": 8}, "CoarseDropout.max_holes = 1000000000.0"),
+    ({"max_holes": 2, "max_height": 10**6, "max_width": 8}, "CoarseDropout.max_height = 1000000"),
+    ({"max_holes": 2, "max_height": 8, "max_width": 8, "min_width": 5000}, "CoarseDropout.min_width = 5000"),
+])
+def test_oversized_dropout_is_refused_before_anything_is_built(tmp_path, monkeypatch, args, field):
+    path = tmp_path / "policy_0001.json"
+    path.write_text(json.dumps(_policy(_leaf("CoarseDropout", **args))))  # a file of about 200 bytes
+    _forbid_building(monkeypatch)
+    with pytest.raises(PolicyError) as err:
+        load_policy(path, seed=0, image_size=32)
+    message = str(err.value)
+    assert str(path) in message and field in message and "exceeds the limit" in message and "\n" not in message
+
+
+def test_albumentations_2_policies_are_allow_listed_and_bounded(monkeypatch):
+    resize = A.to_dict(A.Compose([A.Resize(64, 64)]))
+    resize["transform"]["transforms"][0]["height"] = 100_000
+    affine = A.to_dict(A.Compose([A.Affine(fit_output=True)]))
+    lam = A.to_dict(A.Compose([A.HorizontalFlip()]))
+    lam["transform"]["transforms"][0]["__class_fullname__"] = "GridDistortion"
+    _forbid_building(monkeypatch)
+    with pytest.raises(PolicyError, match=rf"x.json/Compose\[0\]/Resize: Resize.height = 100000 exceeds the limit "
+                                          rf"of {MAX_POLICY_SIDE} pixels"):
+        convert_policy(resize, source="x.json")
+    with pytest.raises(PolicyError, match=r"Affine.fit_output must be false"):
+        convert_policy(affine, source="x.json")
+    with pytest.raises(PolicyError, match=r"transform 'GridDistortion' is not allowed in albumentations 2 policies"):
+        convert_policy(lam, source="x.json")
+
+
+def test_policy_tree_size_is_bounded():
+    deep = _leaf("NoOp")
+    for _ in range(MAX_POLICY_DEPTH + 1):
+        deep = {"__class_fullname__": "OneOf", "p": 1.0, "transforms": [deep]}
+    with pytest.raises(PolicyError, match=f"nested deeper than {MAX_POLICY_DEPTH} levels"):
+        check_policy(_policy(deep), "deep.json")
+    wide = _policy(*[_leaf("NoOp") for _ in range(10_001)])
+    with pytest.raises(PolicyError, match="wide.json: more than 10000 transforms"):
+        check_policy(wide, "wide.json")
+    assert check_policy(_policy(_leaf("CoarseDropout", max_holes=MAX_POLICY_COUNT, max_height=8, max_width=8))) == 2
+
+
+def test_a_policy_is_built_once_per_file_and_image_size_and_reseeding_restores_it(tmp_path):
+    path = tmp_path / "policy_0001.json"
+    policy = _policy(_leaf("ShiftScaleRotate", p=0.7, shift_limit_x=[-0.2, 0.2], shift_limit_y=[-0.1, 0.1],
+                           scale_limit=[-0.1, 0.1], rotate_limit=[-20, 20], interpolation=1, border_mode=0,
+                           value=None, mask_value=None),
+                     _leaf("CoarseDropout", p=0.5, max_holes=3, max_height=64, max_width=64))
+    path.write_text(json.dumps(policy))
+    first = load_policy(path, seed=3, image_size=64)
+    assert load_policy(path, seed=3, image_size=64) is first
+    assert load_policy(path, seed=3, image_size=32) is not first
+    image = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for _ in range(25):  # use it: advance every random state
+        first(image=image)
+    again = load_policy(path, seed=9, image_size=64)
+    fresh = convert_policy(policy, seed=9, image_size=64)
+    for _ in range(25):
+        np.testing.assert_array_equal(again(image=image)["image"], fresh(image=image)["image"])
+    path.write_text(json.dumps(_policy(_leaf("VerticalFlip", p=1.0))))  # a changed file is read again
+    assert isinstance(load_policy(path, seed=0, image_size=64).transforms[0], A.VerticalFlip)

@@ -17,7 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-SCENARIO_CHOICES = ("baseline", "arch", "pretrain", "augmentation", "multi_task")
+
+def _scenario_help() -> str:
+    from taskfp_lib.vocabulary import BASELINE_KEY, SCENARIOS
+
+    keys = ", ".join([BASELINE_KEY] + [s.key for s in SCENARIOS.values()])
+    return f"{keys} (or the key of a scenario plug-in)"
 
 
 def _train_options(parser: argparse.ArgumentParser) -> None:
@@ -28,9 +33,10 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
     g.add_argument("--no-lr-find", dest="lr_find", action="store_const", const=False,
-                   help="skip Lightning's learning-rate finder")
+                   help="skip Lightning's learning-rate finder (it costs LR_FIND_STEPS extra training steps)")
+    g.add_argument("--lr-find-steps", type=int, help="trial steps of the learning-rate finder (default 100)")
     g.add_argument("--no-pretrained", dest="pretrained", action="store_const", const=False,
-                   help="random initialisation instead of ImageNet weights")
+                   help="random initialisation instead of ImageNet weights (works offline)")
     g.add_argument("--weights-dir", help="folder with local ImageNet weights <arch>.safetensors/.pth (offline)")
     g.add_argument("--shrink-train", type=int)
     g.add_argument("--limit-train-batches", type=int)
@@ -40,15 +46,28 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
 
 
-_TRAIN_KEYS = ("arch", "image_size", "max_epochs", "batch_size", "lr", "lr_find", "pretrained", "weights_dir",
+_TRAIN_KEYS = ("arch", "image_size", "max_epochs", "batch_size", "lr", "lr_find", "lr_find_steps", "pretrained",
+               "weights_dir",
                "shrink_train", "limit_train_batches", "accelerator", "precision", "num_threads", "num_workers")
 
 
+_OPTION_NAMES = {"max_epochs": "--epochs", "num_threads": "--threads", "num_workers": "--workers",
+                 "lr_find": "--no-lr-find", "pretrained": "--no-pretrained"}
+
+
 def _train_config(args, base=None):
-    from taskfp_lib.transfer.pipelines import TrainConfig
+    """``base`` (default: the paper's recipe) with the training options given on the command line."""
+    from taskfp_lib.transfer.config import ConfigError, TrainConfig
 
     changes = {k: getattr(args, k) for k in _TRAIN_KEYS if getattr(args, k, None) is not None}
-    return (base or TrainConfig()).replace(**changes, progress=not getattr(args, "quiet", False))
+    if base is None:
+        changes["progress"] = not getattr(args, "quiet", False)
+    try:
+        return (base or TrainConfig()).replace(**changes)
+    except ConfigError as err:
+        field = str(err).split(":")[0]
+        option = _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+        raise ConfigError(f"{option}: {str(err).split(': ', 1)[-1]}") from None
 
 
 def _demo_data(args) -> int:
@@ -61,33 +80,34 @@ def _demo_data(args) -> int:
     return 0
 
 
-def _run(args) -> int:
-    from taskfp_lib.transfer import pipelines as P
-
-    cfg = _train_config(args)
-    if args.scenario in ("pretrain", "multi_task") and not args.source:
-        raise ValueError(f"--scenario {args.scenario} needs --source DIR")
-    if args.scenario == "augmentation":
+def _single_source(plugin, args):
+    """The source a single run of ``plugin`` takes: a task folder, a policy file, or nothing."""
+    if plugin.source_kind == "task":
+        if not args.source:
+            raise ValueError(f"--scenario {plugin.key} needs --source DIR")
+        return args.source
+    if plugin.source_kind == "policy":
         if args.policy:
-            policy = args.policy
-        elif args.policy_task:
-            from taskfp_lib.transfer.policies import policy_file
+            return args.policy
+        if args.policy_task:
+            from taskfp_lib.transfer.policy_files import policy_file
 
-            try:
-                policy = str(policy_file(args.policy_task, args.repetition))
-            except KeyError as err:
-                raise ValueError(err.args[0]) from None
-        else:
-            raise ValueError("--scenario augmentation needs --policy FILE or --policy-task NAME")
-        result = P.run_augmentation(policy, args.target, cfg, args.seed, source=args.policy_task, shrunk=args.shrunk)
-    elif args.scenario == "baseline":
-        result = P.run_baseline(args.target, cfg, args.seed, shrunk=args.shrunk)
-    elif args.scenario == "arch":
-        result = P.run_architecture(args.target, cfg.arch, cfg, args.seed, shrunk=args.shrunk)
-    elif args.scenario == "pretrain":
-        result = P.run_pretraining(args.source, args.target, cfg, args.seed, shrunk=args.shrunk)
-    else:
-        result = P.run_cotraining(args.source, args.target, cfg, args.seed, shrunk=args.shrunk)
+            return str(policy_file(args.policy_task, args.repetition))
+        raise ValueError(f"--scenario {plugin.key} needs --policy FILE or --policy-task NAME")
+    if args.source or args.policy or args.policy_task:
+        raise ValueError(f"--scenario {plugin.key} takes no --source, --policy or --policy-task")
+    return None
+
+
+def _run(args) -> int:
+    from taskfp_lib.transfer.plugins import get_plugin
+
+    try:
+        plugin = get_plugin(args.scenario)
+    except KeyError as err:
+        raise ValueError(err.args[0]) from None
+    cfg = _train_config(args)
+    result = plugin.run(args.target, cfg, args.seed, shrunk=args.shrunk, source=_single_source(plugin, args))
     text = result.to_json()
     if args.out:
         from taskfp_lib._files import atomic_write_text
@@ -99,12 +119,10 @@ def _run(args) -> int:
 
 
 def _spec(args):
-    from taskfp_lib.transfer.grid import GridSpec
+    from taskfp_lib.transfer.spec import GridSpec
 
     spec = GridSpec.from_json(args.spec)
-    overrides = {k: getattr(args, k) for k in _TRAIN_KEYS if getattr(args, k, None) is not None}
-    if overrides:
-        spec.train = spec.train.replace(**overrides)
+    spec.train = _train_config(args, base=spec.train)
     return spec
 
 
@@ -138,7 +156,7 @@ def _grid(args) -> int:
 
 def _workdir_spec(args):
     """The effective specification a grid run recorded in its work directory."""
-    from taskfp_lib.transfer.grid import GridSpec
+    from taskfp_lib.transfer.spec import GridSpec
 
     path = Path(args.workdir) / "grid.json"
     if not path.is_file():
@@ -167,7 +185,8 @@ def _outcomes(args) -> int:
 
 def _check_policies(args) -> int:
     from taskfp_lib.upstream.manifest import data_path
-    from taskfp_lib.transfer.policies import load_policy, shipped_policy_relpaths
+    from taskfp_lib.transfer.policies import load_policy
+    from taskfp_lib.transfer.policy_files import shipped_policy_relpaths
 
     rels = shipped_policy_relpaths()
     if not rels:
@@ -198,7 +217,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_demo_data)
 
     p = sub.add_parser("run", help="one training of a scenario")
-    p.add_argument("--scenario", required=True, choices=SCENARIO_CHOICES)
+    p.add_argument("--scenario", required=True, help=_scenario_help())
     p.add_argument("--target", required=True, help="target task folder (one sub-folder per class)")
     p.add_argument("--source", help="source task folder (pretrain, multi_task)")
     p.add_argument("--policy", help="augmentation policy JSON (augmentation)")

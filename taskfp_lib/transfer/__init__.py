@@ -1,13 +1,17 @@
-"""Knowledge-transfer pipelines (baseline + four scenarios) and the experiment grid.
+"""Knowledge-transfer pipelines (baseline + the paper's four scenarios as plug-ins) and the experiment grid.
 
-* :mod:`.data`: image-folder tasks, the 80:20 split, shrunk variants, Lightning data modules,
-  the co-training sampler.
-* :mod:`.models`: timm backbones, the 20 candidate architectures, the Lightning module, BA/AUROC.
-* :mod:`.policies`: albumentations 1.3 policy files -> albumentations 2.x.
-* :mod:`.pipelines`: ``run_baseline``, ``run_architecture``, ``run_pretraining``,
-  ``run_augmentation``, ``run_cotraining``.
-* :mod:`.grid`: declarative grid, resumable jobs (sequential or Dask), outcome files in the
-  published layout.
+* :mod:`.config`: ``TrainConfig``, the training recipe, checked field by field; the settings hash.
+* :mod:`.data`: task folders (through :mod:`taskfp_lib.imaging`), the 80:20 split, shrunk variants,
+  Lightning data modules, the co-training sampler.
+* :mod:`.models`: timm backbones, the Lightning module, BA/AUROC.
+* :mod:`.training`: one training (fit, test, record).
+* :mod:`.plugins`: ``Job`` and ``TransferScenario``, the plug-in interface and registry.
+* :mod:`.scenarios`: one module per scenario (``baseline``, ``arch``, ``pretrain``,
+  ``augmentation``, ``cotraining``), each with its ``run_*`` function and plug-in.
+* :mod:`.policies`, :mod:`.policy_rules`, :mod:`.policy_files`: learned augmentation policies
+  (albumentations 1.3 JSON -> 2.x), their limits, and where the authors' files are.
+* :mod:`.spec`, :mod:`.grid`: declarative grid, resumable checked jobs (sequential or Dask),
+  outcome files in the published layout.
 * :mod:`.demo`: small offline image tasks from scikit-learn's digits.
 
 Heavy dependencies (torch, lightning, timm, albumentations) are imported on first use of a
@@ -18,17 +22,20 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "TaskData": "data", "scan_task": "data", "stratified_split": "data", "shrink_indices": "data",
+    "ConfigError": "config", "TrainConfig": "config",
+    "read_task": "data", "stratified_split": "data", "shrink_indices": "data", "has_shrunk_variant": "data",
     "TaskDataModule": "data", "CoTrainingDataModule": "data", "MixedTaskSampler": "data",
-    "ARCHITECTURES": "models", "BASELINE_ARCHITECTURE": "models", "ClassifierModule": "models",
-    "balanced_accuracy": "models", "macro_auroc": "models",
-    "PolicyError": "policies", "load_policy": "policies", "convert_policy": "policies", "policy_file": "policies",
-    "TrainConfig": "pipelines", "RunResult": "pipelines", "run_baseline": "pipelines",
-    "run_architecture": "pipelines", "pretrain_source": "pipelines", "run_pretraining": "pipelines",
-    "run_augmentation": "pipelines", "run_cotraining": "pipelines",
-    "GridSpec": "grid", "Job": "grid", "grid_jobs": "grid", "run_grid": "grid", "run_job": "grid",
-    "job_status": "grid", "write_outcomes": "grid", "outcome_tables": "grid", "outcome_filename": "grid",
-    "TRANSFER_SCENARIOS": "grid",
+    "ClassifierModule": "models", "balanced_accuracy": "models", "macro_auroc": "models",
+    "WeightsUnavailableError": "models",
+    "RunResult": "training",
+    "Job": "plugins", "TransferScenario": "plugins", "register_plugin": "plugins", "get_plugin": "plugins",
+    "run_baseline": "scenarios.baseline", "run_architecture": "scenarios.arch",
+    "pretrain_source": "scenarios.pretrain", "run_pretraining": "scenarios.pretrain",
+    "run_augmentation": "scenarios.augmentation", "run_cotraining": "scenarios.cotraining",
+    "PolicyError": "policy_rules", "load_policy": "policies", "convert_policy": "policies",
+    "policy_file": "policy_files",
+    "GridSpec": "spec", "grid_jobs": "grid", "run_grid": "grid", "run_job": "grid", "job_status": "grid",
+    "write_outcomes": "grid", "outcome_tables": "grid",
     "write_digit_tasks": "demo", "DIGIT_TASKS": "demo",
 }
 __all__ = sorted(_EXPORTS)

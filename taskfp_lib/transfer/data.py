@@ -1,92 +1,73 @@
 """Image-folder tasks, the 80:20 split, shrunk variants and the Lightning data modules.
 
 A *task* is a folder with one sub-folder per class holding that class's images
-(``<task>/<class>/<image>``; classes are the sorted sub-folder names). Images are read with
-PIL, converted to RGB (greyscale -> RGB) and resized to ``image_size x image_size``
-(256 in the paper).
+(``<task>/<class>/<image>``; classes are the sorted sub-folder names). Folders are read by the one
+reader of task images, :func:`taskfp_lib.imaging.scan_task_folder` (PNG/JPEG/TIFF/BMP/PPM/GIF/WebP,
+DICOM, NIfTI; sizes checked from headers), and items are decoded by
+:func:`taskfp_lib.imaging.load_image` into RGB, then resized to ``image_size x image_size``
+(256 in the paper) and normalised with the ImageNet mean and standard deviation.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import albumentations as A
 import lightning as L
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
+from .. import tasks as paper_tasks
+from ..imaging import IMAGENET_MEAN, IMAGENET_STD, TaskScan, load_image, scan_task_folder
+
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "TaskData",
-    "scan_task",
+    "read_task",
     "stratified_split",
     "shrink_indices",
-    "is_shrinkable",
+    "has_shrunk_variant",
     "TaskDataset",
     "MixedTaskSampler",
     "CoTrainingDataset",
     "TaskDataModule",
     "CoTrainingDataModule",
     "default_train_transform",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
 ]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
+def read_task(root: str | os.PathLike | TaskScan, name: str | None = None) -> TaskScan:
+    """Scan a task folder for training: at least two classes, every file an image.
 
-@dataclass(frozen=True)
-class TaskData:
-    """The images of one task: ``paths[i]`` has label ``labels[i]`` (index into ``classes``)."""
-
-    name: str
-    root: Path
-    classes: tuple[str, ...]
-    paths: tuple[Path, ...]
-    labels: np.ndarray
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-
-def scan_task(root: str | os.PathLike, name: str | None = None) -> TaskData:
-    """Read an image-folder task (one sub-folder per class, sorted by name).
+    Parameters
+    ----------
+    root : path or TaskScan
+        The task folder ``<root>/<class>/<image>`` (a ready scan is returned unchanged).
+    name : str, optional
+        Task name (default: the folder name).
 
     Raises
     ------
-    FileNotFoundError
-        If ``root`` is not a folder.
-    ValueError
-        If there are fewer than two classes, an empty class, or files that are not images.
+    taskfp_lib.imaging.ImagingError
+        One line naming the folder or file: missing folder, fewer than two classes, an empty class,
+        a file that is not an image, a declared image size above the limits.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: task folder not found")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(classes) < 2:
-        raise ValueError(f"{root}: a task needs at least two class sub-folders, found {classes}")
-    paths: list[Path] = []
-    labels: list[int] = []
-    for label, cls in enumerate(classes):
-        files = sorted(p for p in (root / cls).iterdir() if p.is_file() and not p.name.startswith("."))
-        bad = [p.name for p in files if p.suffix.lower() not in IMAGE_SUFFIXES]
-        if bad:
-            raise ValueError(f"{root / cls}: not image files: {bad[:5]}")
-        if not files:
-            raise ValueError(f"{root / cls}: class folder is empty")
-        paths.extend(files)
-        labels.extend([label] * len(files))
-    return TaskData(name or root.name, root, tuple(classes), tuple(paths), np.asarray(labels, dtype=np.int64))
+    if isinstance(root, TaskScan):
+        return root
+    return scan_task_folder(root, recursive=False, other_files="error", min_classes=2, name=name)
+
+
+def has_shrunk_variant(task: TaskScan, threshold: int = 1000, max_classes: int = 40) -> bool:
+    """Whether a task gets a shrunk variant (800 training images in the paper).
+
+    The one rule of the transfer pipelines: a task named like one of the paper's 71 tasks follows
+    the paper's list (:func:`taskfp_lib.tasks.is_shrinkable`); any other task has a shrunk variant
+    when it holds more than ``threshold`` samples and fewer than ``max_classes`` classes (the
+    paper's rule behind that list: more than 1,000 samples, fewer than 40 classes).
+    """
+    if task.name in paper_tasks.ALL_TASKS:
+        return paper_tasks.is_shrinkable(task.name)
+    return len(task) > threshold and task.num_classes < max_classes
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -135,11 +116,6 @@ def shrink_indices(indices: np.ndarray, labels: np.ndarray, size: int, seed: int
     return np.sort(np.concatenate(chosen))
 
 
-def is_shrinkable(num_samples: int, num_classes: int, threshold: int = 1000, max_classes: int = 40) -> bool:
-    """The paper's rule: tasks with more than 1,000 samples and fewer than 40 classes get a shrunk variant."""
-    return num_samples > threshold and num_classes < max_classes
-
-
 def default_train_transform() -> A.BasicTransform:
     """Light default training augmentation (used when no learned policy is given)."""
     return A.Compose([
@@ -153,11 +129,12 @@ class TaskDataset(Dataset):
 
     Parameters
     ----------
-    task : TaskData
+    task : TaskScan
+        From :func:`read_task`.
     indices : array of int
         The samples of ``task`` in this dataset.
     image_size : int
-        Images are resized to ``image_size x image_size`` (RGB).
+        Images are resized to ``image_size x image_size`` (RGB; PIL bilinear when the size differs).
     transform : albumentations transform, optional
         Applied to the uint8 HWC image (training augmentation or a learned policy).
     seed : int
@@ -167,7 +144,7 @@ class TaskDataset(Dataset):
         Keep decoded, resized images in memory (small tasks, tests).
     """
 
-    def __init__(self, task: TaskData, indices: Sequence[int], image_size: int = 256,
+    def __init__(self, task: TaskScan, indices: Sequence[int], image_size: int = 256,
                  transform: A.BasicTransform | None = None, seed: int = 0, cache: bool = False):
         self.task = task
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -175,6 +152,7 @@ class TaskDataset(Dataset):
         self.transform = transform
         if transform is not None:
             transform.set_random_seed(seed)
+        self._all_labels = task.labels
         self._cache: dict[int, np.ndarray] | None = {} if cache else None
         self._mean = np.asarray(IMAGENET_MEAN, dtype=np.float32) * 255.0
         self._std = np.asarray(IMAGENET_STD, dtype=np.float32) * 255.0
@@ -184,21 +162,16 @@ class TaskDataset(Dataset):
 
     @property
     def labels(self) -> np.ndarray:
-        return self.task.labels[self.indices]
+        return self._all_labels[self.indices]
 
     def load_image(self, i: int) -> np.ndarray:
-        """The resized RGB uint8 image of sample ``i`` of the task (HWC)."""
+        """The resized RGB uint8 image of sample ``i`` of the task, shape (image_size, image_size, 3)."""
         if self._cache is not None and i in self._cache:
             return self._cache[i]
-        path = self.task.paths[i]
-        try:
-            with Image.open(path) as img:
-                img = img.convert("RGB")
-                if img.size != (self.image_size, self.image_size):
-                    img = img.resize((self.image_size, self.image_size), Image.BILINEAR)
-                arr = np.asarray(img, dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as err:
-            raise ValueError(f"{path}: cannot read image ({err})") from err
+        arr = load_image(self.task.items[i], axis=self.task.slices.axis)
+        if arr.shape[:2] != (self.image_size, self.image_size):
+            resized = Image.fromarray(arr).resize((self.image_size, self.image_size), Image.BILINEAR)
+            arr = np.asarray(resized, dtype=np.uint8)
         if self._cache is not None:
             self._cache[i] = arr
         return arr
@@ -209,7 +182,7 @@ class TaskDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image=image)["image"]
         x = (image.astype(np.float32) - self._mean) / self._std
-        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), int(self.task.labels[i])
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1))), int(self._all_labels[i])
 
     def reseed(self, seed: int) -> None:
         if self.transform is not None:
@@ -310,7 +283,8 @@ class TaskDataModule(L.LightningDataModule):
 
     Parameters
     ----------
-    task : TaskData or path
+    task : TaskScan or path
+        A scan from :func:`read_task` or a task folder.
     image_size : int
     batch_size : int
     shrink_train : int, optional
@@ -325,12 +299,12 @@ class TaskDataModule(L.LightningDataModule):
         Seed of the split and of the shrinking (fixed across repetitions).
     """
 
-    def __init__(self, task: TaskData | str | os.PathLike, image_size: int = 256, batch_size: int = 32,
+    def __init__(self, task: TaskScan | str | os.PathLike, image_size: int = 256, batch_size: int = 32,
                  shrink_train: int | None = None, train_transform: A.BasicTransform | None = None,
                  seed: int = 0, split_seed: int = 0, test_fraction: float = 0.2, num_workers: int = 0,
                  cache_images: bool = False):
         super().__init__()
-        self.task = task if isinstance(task, TaskData) else scan_task(task)
+        self.task = read_task(task)
         self.image_size = image_size
         self.batch_size = batch_size
         self.seed = seed

@@ -12,9 +12,13 @@ import timm
 import torch
 from torch import nn
 
+from .._files import atomic_path
+from ..imaging.headers import one_line
+from ..vocabulary import BASELINE_ARCHITECTURE
+
 __all__ = [
-    "ARCHITECTURES",
-    "BASELINE_ARCHITECTURE",
+    "WeightsUnavailableError",
+    "OFFLINE_HINT",
     "create_backbone",
     "save_backbone",
     "load_backbone_weights",
@@ -23,11 +27,14 @@ __all__ = [
     "ClassifierModule",
 ]
 
-# the 20 candidate architectures of the Model Architecture scenario (Supplementary Table 1, paper order)
-# and the baseline architecture / fingerprint probe: one definition, in taskfp_lib.models
-from ..vocabulary import ARCHITECTURES as _ARCHITECTURES, BASELINE_ARCHITECTURE  # noqa: E402
+#: how to train without network access (every error that needs the hub says it)
+OFFLINE_HINT = ("to work offline pass --no-pretrained (random initialisation; TrainConfig(pretrained=False)), "
+                "or --weights-dir DIR with <arch>.safetensors/.pth (TrainConfig.weights_dir), or fill the "
+                "Hugging Face cache on a connected machine and set HF_HUB_OFFLINE=1")
 
-ARCHITECTURES = tuple(_ARCHITECTURES)
+
+class WeightsUnavailableError(RuntimeError):
+    """ImageNet weights could not be loaded from the hub; the message says how to work offline."""
 
 
 def create_backbone(arch: str, pretrained: bool = True, weights_file: str | os.PathLike | None = None) -> nn.Module:
@@ -42,6 +49,13 @@ def create_backbone(arch: str, pretrained: bool = True, weights_file: str | os.P
     weights_file : path, optional
         Local ImageNet weights for ``arch`` (a timm/PyTorch or safetensors file), for machines
         without internet; overrides the hub download.
+
+    Raises
+    ------
+    ValueError
+        Unknown architecture, or a weights file that cannot be read or does not fit.
+    WeightsUnavailableError
+        The hub download failed (no network, no cached copy); the message names the offline options.
     """
     if not timm.is_model(arch):
         raise ValueError(f"unknown timm architecture {arch!r}")
@@ -49,9 +63,18 @@ def create_backbone(arch: str, pretrained: bool = True, weights_file: str | os.P
         weights_file = Path(weights_file)
         if not weights_file.is_file():
             raise FileNotFoundError(f"{weights_file}: backbone weights file not found")
-        return timm.create_model(arch, pretrained=True, num_classes=0,
-                                 pretrained_cfg_overlay={"file": str(weights_file)})
-    return timm.create_model(arch, pretrained=pretrained, num_classes=0)
+        try:
+            return timm.create_model(arch, pretrained=True, num_classes=0,
+                                     pretrained_cfg_overlay={"file": str(weights_file)})
+        except Exception as err:  # noqa: BLE001 - torch/safetensors raise many types for a bad file
+            raise ValueError(f"{weights_file}: cannot load ImageNet weights for {arch} ({one_line(err)})") from None
+    if not pretrained:
+        return timm.create_model(arch, pretrained=False, num_classes=0)
+    try:
+        return timm.create_model(arch, pretrained=True, num_classes=0)
+    except (OSError, RuntimeError) as err:  # hub errors derive from OSError (offline, no cache) or HTTP errors
+        raise WeightsUnavailableError(f"{arch}: ImageNet weights not available from the Hugging Face hub "
+                                      f"({one_line(err)[:200]}); {OFFLINE_HINT}") from None
 
 
 def save_backbone(backbone: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
@@ -59,28 +82,35 @@ def save_backbone(backbone: nn.Module, path: str | os.PathLike, metadata: dict[s
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
-    try:
+    with atomic_path(path, suffix=".safetensors") as tmp:
         save_file(state, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | os.PathLike) -> nn.Module:
-    """Load weights written by :func:`save_backbone` (strict: the architecture must match)."""
+    """Load weights written by :func:`save_backbone` (strict: the architecture must match).
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        One line naming the file: not a readable safetensors file, or weights that do not fit.
+    """
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: backbone checkpoint not found")
     try:
-        backbone.load_state_dict(load_file(str(path)), strict=True)
+        state = load_file(str(path))
+    except Exception as err:  # noqa: BLE001 - SafetensorError, OSError, ... for a damaged or foreign file
+        raise ValueError(f"{path}: not a readable safetensors checkpoint ({one_line(err)[:200]})") from None
+    try:
+        backbone.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ValueError(f"{path}: checkpoint does not fit the backbone ({err})") from err
+        raise ValueError(f"{path}: checkpoint does not fit the backbone ({one_line(err)[:300]})") from None
     return backbone
 
 
@@ -196,7 +226,10 @@ class ClassifierModule(L.LightningModule):
         self.log_dict({f"test_{k}": v for k, v in self.test_metrics.items()})
 
     def configure_optimizers(self):
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.hparams.weight_decay)
+        # foreach: one multi-tensor update instead of a Python loop over ~100 parameters (the default on
+        # CPU is the loop; the arithmetic per element is the same)
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.hparams.weight_decay,
+                                      foreach=True)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(total * self.hparams.warmup_fraction)
 

@@ -29,42 +29,41 @@ Translation table (1.3 -> 2.x)
   ``mask_fill_value`` -> ``fill_mask``.
 * ``RandomBrightnessContrast``, ``HorizontalFlip``, ``VerticalFlip``, ``NoOp``: unchanged.
 
-Policies serialised by albumentations 2.x are handed to ``A.from_dict`` unchanged.
+Policies serialised by albumentations 2.x are handed to ``A.from_dict`` unchanged, after the
+allow-list check of :mod:`taskfp_lib.transfer.policy_rules`. Every policy is checked against the
+limits of that module (sizes, counts, tree size) on the parsed JSON, before any transform is built.
+
+Building a policy costs about 0.1-0.2 s (albumentations validates and seeds every node, 492 in the
+largest shipped policy), so :func:`load_policy` builds each (file, image size) once per thread and
+hands out the same object, reseeded.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
-import re
+import threading
 import warnings
 from pathlib import Path
 from typing import Any, Callable
 
 import albumentations as A
 
+from .policy_rules import MAX_POLICY_BYTES, V1_COMPOSES, PolicyError, check_policy, policy_version, transform_name
+
 __all__ = [
     "PolicyError",
     "SUPPORTED_TRANSFORMS",
-    "AUTO_AUGMENTATION_ROOT",
-    "POLICY_RUNS",
     "convert_policy",
     "load_policy",
-    "policy_relpath",
-    "policy_file",
-    "shipped_policy_relpaths",
+    "read_policy_json",
+    "check_policy_file",
     "count_leaves",
+    "POLICY_CACHE_SIZE",
 ]
 
-#: upstream folder of the learned policies (relative to the upstream repository root)
-AUTO_AUGMENTATION_ROOT = "data/auto_augmentations"
-#: the three search runs, one per repetition r = 0, 1, 2
-POLICY_RUNS = ("pami2_t_aa_search_01_0", "pami2_t_aa_search_01_1", "pami2_t_aa_search_01_2")
-#: task names whose policy folder carries a different task name upstream
-_FOLDER_ALIASES = {"breast_cancer_classification_v2": "breast_cancer_classification"}
-
-
-class PolicyError(ValueError):
-    """A policy file cannot be translated (unknown transform, unknown argument, bad value)."""
+#: built policies kept per thread, keyed by (file, size, modification time, image size, reference size)
+POLICY_CACHE_SIZE = 64
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,15 +248,12 @@ _CONVERTERS: dict[str, Callable] = {
     "CoarseDropout": _coarse_dropout,
 }
 SUPPORTED_TRANSFORMS = tuple(_CONVERTERS)
-_COMPOSES = {"Compose", "OneOf", "Sequential"}
 
 
 def _convert(node: Any, where: str, image_size: int | None = None, reference_size: int = 256) -> Any:
-    if not isinstance(node, dict) or "__class_fullname__" not in node:
-        raise PolicyError(f"{where}: expected a serialised transform (a mapping with '__class_fullname__')")
+    name = transform_name(node, where)
     args = dict(node)
     fullname = args.pop("__class_fullname__")
-    name = str(fullname).rsplit(".", 1)[-1]
     if name not in _CONVERTERS:
         raise PolicyError(
             f"{where}: unknown transform {fullname!r}; the albumentations 1.3 compatibility layer knows "
@@ -265,7 +261,7 @@ def _convert(node: Any, where: str, image_size: int | None = None, reference_siz
         )
     here = f"{where}/{name}"
     children = []
-    if name in _COMPOSES:
+    if name in V1_COMPOSES:
         items = args.pop("transforms", None)
         if not isinstance(items, list):
             raise PolicyError(f"{here}: 'transforms' must be a list")
@@ -305,20 +301,17 @@ def convert_policy(policy: dict, source: str = "<policy>", seed: int | None = No
     PolicyError
         For an unknown transform or argument, a bad value or an unsupported version.
     """
-    if not isinstance(policy, dict) or "transform" not in policy:
-        raise PolicyError(f"{source}: not a serialised albumentations policy (no 'transform' key)")
-    version = str(policy.get("__version__", ""))
-    if version.startswith("2."):
+    check_policy(policy, source)
+    if policy_version(policy, source) == 2:
         try:
             result = A.from_dict(policy)
         except Exception as err:  # noqa: BLE001 - re-raised with the file name
-            raise PolicyError(f"{source}: albumentations {version} policy cannot be loaded: {err}") from err
-    elif version.startswith(("1.", "0.")):
+            raise PolicyError(f"{source}: albumentations 2 policy cannot be loaded: {' '.join(str(err).split())}"
+                              ) from None
+    else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             result = _convert(policy["transform"], source, image_size, reference_size)
-    else:
-        raise PolicyError(f"{source}: unsupported albumentations serialisation version {version!r}")
     if not isinstance(result, A.Compose):
         result = A.Compose([result])
     if seed is not None:
@@ -326,26 +319,82 @@ def convert_policy(policy: dict, source: str = "<policy>", seed: int | None = No
     return result
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_policy_json(path: str | os.PathLike) -> dict:
+    """Parse a policy file (at most :data:`~taskfp_lib.transfer.policy_rules.MAX_POLICY_BYTES`; no NaN/Infinity).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    PolicyError
+        Too large, not UTF-8, or not valid JSON (one line naming the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: augmentation policy file not found")
+    with open(path, "rb") as fh:
+        data = fh.read(MAX_POLICY_BYTES + 1)
+    if len(data) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path}: policy file larger than {MAX_POLICY_BYTES} bytes")
+    try:
+        return json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
+        raise PolicyError(f"{path}: not valid JSON ({' '.join(str(err).split())})") from None
+
+
+_LOCAL = threading.local()
+
+
+def _cache() -> collections.OrderedDict:
+    if not hasattr(_LOCAL, "policies"):
+        _LOCAL.policies = collections.OrderedDict()
+    return _LOCAL.policies
+
+
 def load_policy(path: str | os.PathLike, seed: int | None = None, image_size: int | None = None,
                 reference_size: int = 256) -> A.Compose:
     """Read a policy JSON file and translate it with :func:`convert_policy` (same keywords).
 
+    Each (file, image size, reference size) is built once per thread (the file's size and
+    modification time are part of the key); later calls return the same object, reseeded with
+    ``seed``. Seed it (or pass ``seed``) before each use, as ``TaskDataset`` does, and do not use
+    one object from two threads.
+
     Raises
     ------
     PolicyError
-        If the file is not valid JSON or cannot be translated (the message names the file).
+        If the file is too large, not valid JSON, beyond the limits or cannot be translated (the
+        message names the file).
     FileNotFoundError
         If the file does not exist.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: augmentation policy file not found")
-    try:
-        policy = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise PolicyError(f"{path}: not valid JSON ({err})") from err
-    return convert_policy(policy, source=str(path), seed=seed, image_size=image_size,
-                          reference_size=reference_size)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, image_size, reference_size)
+    cache = _cache()
+    if key in cache:
+        cache.move_to_end(key)
+        result = cache[key]
+    else:
+        result = convert_policy(read_policy_json(path), source=str(path), image_size=image_size,
+                                reference_size=reference_size)
+        cache[key] = result
+        while len(cache) > POLICY_CACHE_SIZE:
+            cache.popitem(last=False)
+    if seed is not None:
+        result.set_random_seed(seed)
+    return result
+
+
+def check_policy_file(path: str | os.PathLike, image_size: int | None = None) -> None:
+    """Read, check and build a policy file once (cached for the trainings that use it), as a preflight check."""
+    load_policy(path, image_size=image_size)
 
 
 def count_leaves(policy: dict) -> list[tuple[str, float]]:
@@ -354,7 +403,7 @@ def count_leaves(policy: dict) -> list[tuple[str, float]]:
 
     def walk(node: dict) -> None:
         name = str(node["__class_fullname__"]).rsplit(".", 1)[-1]
-        if name in _COMPOSES:
+        if name in V1_COMPOSES:
             for child in node["transforms"]:
                 walk(child)
         else:
@@ -362,80 +411,3 @@ def count_leaves(policy: dict) -> list[tuple[str, float]]:
 
     walk(policy["transform"])
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# locating the authors' policies
-
-_FOLDER_RE = re.compile(r"^[^%]+%TASK\d*_(?P<task>.+)$")
-
-
-def _task_of_folder(folder: str) -> str | None:
-    match = _FOLDER_RE.match(folder)
-    return match.group("task") if match else None
-
-
-def shipped_policy_relpaths() -> list[str]:
-    """Upstream paths of all shipped policies (from the data manifest, else the local mirror)."""
-    rels: list[str] = []
-    try:
-        from taskfp_lib.upstream.manifest import manifest_files
-
-        rels = [p for p in manifest_files() if p.startswith(AUTO_AUGMENTATION_ROOT + "/")
-                and p.endswith("/policy_0001.json")]
-    except Exception:  # noqa: BLE001 - no manifest yet: fall back to the mirror
-        rels = []
-    if rels:
-        return rels
-    mirror = _mirror()
-    if mirror is None:
-        return []
-    root = mirror / AUTO_AUGMENTATION_ROOT
-    return sorted(str(p.relative_to(mirror)).replace(os.sep, "/") for p in root.glob("*/AA/*/policy_0001.json"))
-
-
-def _mirror() -> Path | None:
-    """The local mirror of the upstream repository (``$TASKFP_MIRROR`` or the default)."""
-    try:
-        from taskfp_lib.upstream.manifest import default_mirror
-
-        return default_mirror()
-    except ImportError:  # pragma: no cover
-        env = os.environ.get("TASKFP_MIRROR")
-        return Path(env) if env else None
-
-
-def policy_relpath(task: str, repetition: int) -> str:
-    """Upstream path of the learned policy of ``task`` in repetition ``repetition`` (0, 1 or 2).
-
-    Raises
-    ------
-    KeyError
-        If no shipped policy belongs to the task.
-    """
-    if repetition not in range(len(POLICY_RUNS)):
-        raise KeyError(f"repetition must be 0, 1 or 2, got {repetition!r}")
-    wanted = _FOLDER_ALIASES.get(task, task)
-    prefix = f"{AUTO_AUGMENTATION_ROOT}/{POLICY_RUNS[repetition]}/AA/"
-    for rel in shipped_policy_relpaths():
-        if rel.startswith(prefix) and _task_of_folder(rel[len(prefix):].split("/")[0]) == wanted:
-            return rel
-    raise KeyError(f"no learned augmentation policy for task {task!r} (repetition {repetition}) under {prefix}")
-
-
-def policy_file(task: str, repetition: int) -> Path:
-    """Verified local copy of the learned policy of ``task`` (see :func:`policy_relpath`).
-
-    Uses ``taskfp_lib.data.data_path`` (data manifest, mirror or download); for a file not in
-    the data manifest it reads the local mirror (``$TASKFP_MIRROR``) directly.
-    """
-    rel = policy_relpath(task, repetition)
-    from taskfp_lib.upstream.manifest import DataError, data_path
-
-    try:
-        return data_path(rel)
-    except DataError as err:  # not (yet) in the data manifest: read the mirror directly
-        mirror = _mirror()
-        if mirror is None or not (mirror / rel).is_file():
-            raise FileNotFoundError(f"{rel}: learned augmentation policy not available ({err})") from err
-        return mirror / rel
