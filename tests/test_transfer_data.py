@@ -194,3 +194,23 @@ def test_augmentation_in_worker_processes_is_reproducible(digits):
     # the augmentation is active in the workers: same samples as an un-augmented loader, other pixels
     raw = batches(A.Compose([]))
     assert all(torch.equal(ya, yr) and not torch.equal(a, r) for (a, ya), (r, yr) in zip(first, raw))
+
+
+def test_demo_task_folders_are_replaced_whole(tmp_path, monkeypatch):
+    first = write_digit_task("digits_mod3", tmp_path, size=8, max_per_class=2)
+    assert len(read_task(first)) == 6
+    real_save, saved = Image.Image.save, []
+
+    def fails_on_the_fourth(self, *args, **kwargs):
+        saved.append(args[0])
+        if len(saved) == 4:
+            raise OSError("disk full (simulated)")
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", fails_on_the_fourth)
+    with pytest.raises(OSError, match="disk full"):
+        write_digit_task("digits_mod3", tmp_path, size=8, max_per_class=3)
+    assert len(read_task(first)) == 6 and [p.name for p in tmp_path.iterdir()] == ["digits_mod3"]
+    monkeypatch.undo()
+    again = write_digit_task("digits_mod3", tmp_path, size=8, max_per_class=3)
+    assert again == first and len(read_task(again)) == 9 and [p.name for p in tmp_path.iterdir()] == ["digits_mod3"]

@@ -7,12 +7,12 @@ experiment grid can be exercised end to end on CPU in seconds.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+
+from .._files import atomic_directory
 
 __all__ = ["DIGIT_TASKS", "write_digit_task", "write_digit_tasks"]
 
@@ -57,11 +57,8 @@ def write_digit_task(name: str, out_dir: str | os.PathLike, size: int = 32, max_
     images = np.clip(digits.images * (255.0 / 16.0), 0, 255).astype(np.uint8)
     labels = np.array([label_of(int(d)) if label_of(int(d)) is not None else -1 for d in digits.target])
     rng = np.random.default_rng(seed)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out_dir))
-    try:
+    final = Path(out_dir) / name
+    with atomic_directory(final) as tmp:
         for c, cls in enumerate(classes):
             idx = np.flatnonzero(labels == c)
             if max_per_class is not None and len(idx) > max_per_class:
@@ -70,12 +67,6 @@ def write_digit_task(name: str, out_dir: str | os.PathLike, size: int = 32, max_
             for i in idx:
                 img = Image.fromarray(images[i], mode="L").resize((size, size), Image.BILINEAR)
                 img.save(tmp / cls / f"{i:04d}.png")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return final
 
 
