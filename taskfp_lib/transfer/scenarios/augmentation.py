@@ -6,6 +6,7 @@ repetition (albumentations 1.3 files, read through :mod:`taskfp_lib.transfer.pol
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -53,6 +54,17 @@ def run_augmentation(policy: str | os.PathLike | A.BaseCompose, target, cfg: Tra
     return run_result(AUGMENTATION.key, task, source, cfg.arch, seed, dm, metrics, lr, t0, cfg)
 
 
+@functools.lru_cache(maxsize=1024)
+def _policy_sha256(path: str, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def policy_digest(path: str | os.PathLike) -> str:
+    """sha256 of a policy file, computed once per (file, size, modification time)."""
+    stat = os.stat(path)
+    return _policy_sha256(os.fspath(path), stat.st_size, stat.st_mtime_ns)
+
+
 class AugmentationPlugin(TransferScenario):
     """Augmentation Policy: one job per (target, valid source); the source lends its policy of the repetition."""
 
@@ -70,7 +82,7 @@ class AugmentationPlugin(TransferScenario):
 
     def job_inputs(self, job: Job, spec) -> dict:
         policy = spec.policy_path(job.source, job.repetition)
-        return {"target": spec.tasks[job.target], "policy": policy, "policy_sha256": file_sha256(policy)}
+        return {"target": spec.tasks[job.target], "policy": policy, "policy_sha256": policy_digest(policy)}
 
     def run_job(self, job: Job, spec, workdir: Path) -> RunResult:
         return run_augmentation(spec.policy_path(job.source, job.repetition), spec.scan(job.target), spec.train,
