@@ -6,13 +6,17 @@ Measures
    over the 800 images of a shrunk target plus the test pass over 200 images);
 2. one complete Lightning run of ``run_baseline`` at the paper's resolution on a small image folder
    (``--images`` images, one epoch): data loading, augmentation, Lightning overhead, test metrics;
-3. one run of the demo grid's tiny setting (test_resnet, 32 px, 4 epochs, 100 images).
+3. one run of the demo grid's tiny setting (test_resnet, 32 px, 4 epochs, 100 images);
+4. with ``--demo-grid``: the whole grid of the transfer demo notebook (114 trainings), wall and CPU
+   seconds, and the AdamW step of the demo model with ``foreach=True`` (what the pipelines use)
+   against the single-tensor loop (torch's CPU default).
 
     python benchmarks/bench_training.py                     # CPU, all threads
     python benchmarks/bench_training.py --threads 1 --json bench_training.json
     python benchmarks/bench_training.py --accelerator gpu --device cuda
+    python benchmarks/bench_training.py --threads 1 --demo-grid
 
-The number of epochs of the paper's runs is not stated in the spec; the estimate scales linearly.
+The number of epochs of the paper's runs is not stated in the paper; the estimate scales linearly.
 """
 from __future__ import annotations
 
@@ -31,9 +35,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from taskfp_lib.transfer.demo import write_digit_task
-from taskfp_lib.transfer.models import create_backbone
-from taskfp_lib.transfer.pipelines import TrainConfig, run_baseline
+from taskfp_lib.transfer.config import TrainConfig
+from taskfp_lib.transfer.demo import write_digit_task, write_digit_tasks
+from taskfp_lib.transfer.models import ClassifierModule, create_backbone
+from taskfp_lib.transfer.scenarios.baseline import run_baseline
 
 
 def make_folder(root: Path, count: int, size: int = 320, seed: int = 0) -> Path:
@@ -85,6 +90,41 @@ def step_throughput(arch: str, image_size: int, batch_size: int, steps: int, dev
     return {"train_images_per_s": train_ips, "test_images_per_s": test_ips}
 
 
+def adamw_step_seconds(foreach: bool, steps: int = 200) -> float:
+    """Median seconds of one AdamW update of the demo model (test_resnet, 2 heads' worth of parameters)."""
+    torch.manual_seed(0)
+    model = ClassifierModule("test_resnet", num_classes=[3], pretrained=False)
+    for q in model.parameters():
+        q.grad = torch.randn_like(q)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.02, foreach=foreach)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def demo_grid(tmp: Path) -> dict:
+    """Wall and CPU seconds of the transfer demo notebook's grid (its CI parameters)."""
+    from taskfp_lib.transfer import GridSpec, policy_file, run_grid
+
+    tasks = ["digits_low_high", "digits_parity", "digits_mod3", "digits_round"]
+    stand_ins = {"digits_low_high": "mnist_digit_classification", "digits_parity": "svhn",
+                 "digits_mod3": "emnist_digit_classification", "digits_round": "cifar10_object_classification"}
+    dirs = write_digit_tasks(tmp / "grid_tasks", tasks, size=32, max_per_class=50, seed=0)
+    cfg = TrainConfig(arch="test_resnet", pretrained=False, image_size=32, max_epochs=4, batch_size=8, lr=0.01,
+                      lr_find=False, shrink_train=40, shrink_threshold=90, accelerator="cpu", num_threads=1,
+                      cache_images=True)
+    spec = GridSpec(tasks={n: str(p) for n, p in dirs.items()}, targets=["digits_parity", "digits_round"],
+                    sources=tasks, architectures=["test_resnet", "test_efficientnet"], repetitions=[0, 1, 2], seed=0,
+                    train=cfg, policies={s: [str(policy_file(stand_ins[s], r)) for r in range(3)] for s in tasks})
+    wall, cpu = time.perf_counter(), time.process_time()
+    counts = run_grid(spec, tmp / "grid_work", progress=False)
+    return {"trainings": counts["ran"], "wall_seconds": time.perf_counter() - wall,
+            "cpu_seconds": time.process_time() - cpu, "load_average_1min": os.getloadavg()[0]}
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", default="resnet34")
@@ -97,6 +137,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="write the numbers to this JSON file")
+    parser.add_argument("--demo-grid", action="store_true", help="also time the demo notebook's grid and AdamW")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,6 +182,14 @@ def main(argv=None) -> dict:
                                 "seconds": time.perf_counter() - t0}
         print(f"demo setting (test_resnet, 32 px, 4 epochs, {result.n_train} images): "
               f"{out['demo_training']['seconds']:.2f} s per training")
+        if args.demo_grid:
+            loop, multi = adamw_step_seconds(foreach=False), adamw_step_seconds(foreach=True)
+            out["adamw_step"] = {"loop_seconds": loop, "foreach_seconds": multi, "speed_up": loop / multi}
+            print(f"AdamW step of the demo model: {loop * 1e3:.2f} ms loop, {multi * 1e3:.2f} ms foreach "
+                  f"({loop / multi:.2f}x)")
+            out["demo_grid"] = demo_grid(Path(tmp))
+            print(f"demo grid: {out['demo_grid']['trainings']} trainings in {out['demo_grid']['wall_seconds']:.0f} s "
+                  f"({out['demo_grid']['cpu_seconds']:.0f} s CPU; load average {out['demo_grid']['load_average_1min']:.1f})")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
     return out
