@@ -120,6 +120,7 @@ class TransferScenario:
         return self.record.key if self.record is not None else BASELINE_KEY
 
     def job_kinds(self) -> tuple[str, ...]:
+        """The job kinds this plug-in runs (``kinds``, or the key alone)."""
         return self.kinds or (self.key,)
 
     # -- one training -------------------------------------------------------------------------------
