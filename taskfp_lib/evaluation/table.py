@@ -50,11 +50,10 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
         From :func:`taskfp_lib.evaluation.load_outcomes` (published or freshly generated files).
     affinities : dict
         Selector name -> affinity DataFrame (sources x targets incl. shrunk names, higher = closer).
-    aggregates : sequence of {"first", "second", "third", "mean"}
-    metrics : sequence of {"BA", "AUROC"}
-    k : int
-        Budget (number of suggested sources).
-    mode : {"avg", "best"}
+    aggregates, metrics : sequence of str
+        Repetition aggregates ("first", "second", "third", "mean") and base metrics ("BA", "AUROC").
+    k, mode : int, {"avg", "best"}
+        Budget (number of suggested sources) and how the k suggestions are scored.
     targets, sources : sequence of str, optional
         Default: the validation (or development) targets and the 71 tasks in registry order.
     valid_sources : callable
