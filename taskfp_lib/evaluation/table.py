@@ -15,7 +15,7 @@ import pandas as pd
 from ..tasks import ALL_TASKS, VAL_TASKS, development_targets, shrunk_name, valid_sources as paper_valid_sources
 from ..upstream.readers import load_task_infos
 from ..vocabulary import CORR_META_METRICS, EVALUATION_METRIC_ORDER, PAPER_SCENARIOS, TOP_META_METRICS, TRIPLED
-from .meta_metrics import top_k_scores
+from .meta_metrics import percentile_ranks, top_k_scores
 from .outcomes import Outcomes
 from .selection import SelectionTieError, top_k_indices
 from .weighted_tau import weightedtau_columns
@@ -91,8 +91,9 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
         chosen = {key: _top_k(a, k, key[0]) for key, a in aff.items()}
         for i, (agg, metric, scen) in enumerate(blocks):
             o, base = out[(agg, metric, scen)]
+            ranks = percentile_ranks(o) if "percentile" in top_metrics else None
             for j, name in enumerate(affinities):
-                top = top_k_scores(o, chosen[(name, tuple(refs[scen]))], base, mode, top_metrics)
+                top = top_k_scores(o, chosen[(name, tuple(refs[scen]))], base, mode, top_metrics, ranks)
                 scores[i, j, :, len(corr_metrics):] = np.column_stack([top[m] for m in top_metrics])
     return _long_table(blocks, list(affinities), targets, metas, scores)
 
