@@ -145,13 +145,16 @@ def _array_table(meta: dict, where: str) -> dict[str, dict]:
     if not isinstance(table, dict) or len(table) > MAX_NPZ_MEMBERS - 1:
         raise FileFormatError(f"{where}: metadata field 'arrays' is missing or too large")
     for name, info in table.items():
-        ok = (_ARRAY_NAME.match(name) and isinstance(info, dict) and info.get("dtype") in ALLOWED_DTYPES
+        if isinstance(info, dict) and info.get("dtype") not in ALLOWED_DTYPES:
+            raise FileFormatError(f"{where}: metadata field arrays[{str(name)[:40]!r}]: dtype {str(info.get('dtype'))[:20]!r} "
+                                  f"is not allowed (only {sorted(ALLOWED_DTYPES)})")
+        ok = (_ARRAY_NAME.match(name) and isinstance(info, dict)
               and isinstance(info.get("shape"), list) and len(info["shape"]) <= 4
               and all(type(s) is int and s >= 0 for s in info["shape"])
               and isinstance(info.get("sha256"), str) and _SHA256.match(info["sha256"]))
         if not ok:
-            raise FileFormatError(f"{where}: metadata field arrays[{name!r}] is invalid (name, dtype from "
-                                  f"{sorted(ALLOWED_DTYPES)}, shape, sha256)")
+            raise FileFormatError(f"{where}: metadata field arrays[{str(name)[:40]!r}] is invalid (name, shape of at "
+                                  "most 4 non-negative integers, sha256)")
     return table
 
 

@@ -104,7 +104,7 @@ def _cov_problem(cov: np.ndarray | None) -> str | None:
     if cov is None:
         return None
     if (np.diag(cov) < 0).any():
-        return "covariance has a negative variance on its diagonal"
+        return "covariance is not positive semi-definite (a negative variance on its diagonal)"
     eig = np.linalg.eigvalsh(cov)
     scale = max(abs(float(eig[0])), abs(float(eig[-1])))
     if eig[0] < -PSD_RTOL * scale:
