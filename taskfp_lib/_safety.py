@@ -46,16 +46,23 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def csv_safe_frame(df):
-    """Copy of a DataFrame whose string cells, index and column labels pass :func:`csv_cell`."""
+def _map_text(df, fn):
+    """Copy of ``df`` with ``fn`` applied to every text cell, column label and index label."""
+    import pandas as pd
+
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(csv_cell)
-    out.columns = [csv_cell(c) for c in out.columns]
-    if out.index.dtype == object:
-        out.index = [csv_cell(i) for i in out.index]
+        if not (pd.api.types.is_numeric_dtype(out[col]) or pd.api.types.is_bool_dtype(out[col])):
+            out[col] = out[col].map(fn, na_action="ignore").astype(object)
+    out.columns = [fn(c) for c in out.columns]
+    if not pd.api.types.is_numeric_dtype(out.index):
+        out.index = [fn(i) for i in out.index]
     return out
+
+
+def csv_safe_frame(df):
+    """Copy of a DataFrame whose string cells, index and column labels pass :func:`csv_cell`."""
+    return _map_text(df, csv_cell)
 
 
 def _escape_char(ch: str) -> str:
@@ -73,14 +80,7 @@ def terminal_text(value: Any) -> str:
 
 def terminal_frame(df):
     """Copy of a DataFrame whose string cells and labels pass :func:`terminal_text` (for printing)."""
-    out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: terminal_text(v) if isinstance(v, str) else v)
-    out.columns = [terminal_text(c) for c in out.columns]
-    if out.index.dtype == object:
-        out.index = [terminal_text(i) for i in out.index]
-    return out
+    return _map_text(df, lambda v: terminal_text(v) if isinstance(v, str) else v)
 
 
 def one_line(message: Any, limit: int = 2_000) -> str:

@@ -36,8 +36,10 @@ STAGING_PREFIX = ".staging-"
 
 
 @contextlib.contextmanager
-def cloud_lock(root: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the cloud's writer lock (released by the OS if this process dies)."""
+def cloud_lock(root: Path, timeout: float | None = None) -> Iterator[None]:
+    """Hold the cloud's writer lock (released by the OS if this process dies); wait at most ``timeout``
+    seconds (default ``LOCK_TIMEOUT_S``) for another writer."""
+    timeout = LOCK_TIMEOUT_S if timeout is None else timeout
     lock = filelock.FileLock(str(root / LOCK_FILE), timeout=timeout)
     try:
         lock.acquire()
