@@ -159,3 +159,57 @@ def assert_one_line_error(stderr: str, command: str, *needles: str) -> str:
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
     return lines[0]
+
+
+# ------------------------------------------------------------------------------------- a hostile HTTP server
+PAYLOAD = b"task,value\n" + b"".join(f"t{i},{i}\n".encode() for i in range(2000))
+
+
+def start_server():
+    """A local HTTP server: /good, /drip (one byte every 0.2 s), /big (twice the bytes), /liar (announces
+    too much), /wrong (same size, other bytes), /slow (the payload in 0.5 s pieces, for kill tests)."""
+    import http.server
+    import threading
+    import time
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            body = {"/big": PAYLOAD * 2, "/wrong": PAYLOAD[::-1]}.get(self.path, PAYLOAD)
+            self.send_response(200)
+            if self.path != "/big":     # /big: no length announced, the connection's end delimits the body
+                self.send_header("Content-Length", str(len(body) * (10 if self.path == "/liar" else 1)))
+            self.end_headers()
+            try:
+                if self.path == "/drip":
+                    for b in body:
+                        self.wfile.write(bytes([b]))
+                        self.wfile.flush()
+                        time.sleep(0.2)
+                elif self.path == "/slow":
+                    for i in range(0, len(body), 4096):
+                        self.wfile.write(body[i:i + 4096])
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                else:
+                    self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def one_file_manifest(path, url: str, content: bytes = PAYLOAD) -> Path:
+    import hashlib
+
+    from taskfp_lib.upstream.manifest import UPSTREAM_COMMIT
+
+    Path(path).write_text("path,commit,sha256,size,group,url\n"
+                          f"cache/x.csv,{UPSTREAM_COMMIT},{hashlib.sha256(content).hexdigest()},{len(content)},"
+                          f"metadata,{url}\n")
+    return Path(path)
