@@ -138,7 +138,7 @@ def _cmd_create(args) -> int:
 
 def _cmd_info(args) -> int:
     from ..fingerprints import Fingerprint, ReferenceRanges
-    from ..fingerprints._io import FileFormatError
+    from ..fingerprints import FileFormatError
 
     out = []
     for f in args.files:
