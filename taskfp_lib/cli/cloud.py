@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .._safety import csv_safe_frame, terminal_frame, terminal_text
 from ._options import nonnegative_int, output_file
+from ..vocabulary import DEFAULT_DISTANCE
 
 DESCRIPTION = """\
 A knowledge cloud holds fingerprints of earlier tasks together with what worked for them
@@ -62,7 +63,7 @@ def register(subparsers) -> None:
     p.add_argument("cloud", type=Path)
     p.add_argument("fingerprint", type=Path, help="fingerprint of the new task")
     p.add_argument("-k", type=nonnegative_int, default=3, help="number of sources (paper: 3; 0 = all)")
-    p.add_argument("--distance", default="KLD-PP:NS-W:TS-100-BINS",
+    p.add_argument("--distance", default=DEFAULT_DISTANCE,
                    help="file stem or paper label (default: bKLD(small,target), the paper's recommendation)")
     p.add_argument("--exclude", nargs="*", default=[], help="cloud tasks to ignore (e.g. sharing images)")
     p.add_argument("--csv", type=output_file, help="also write the ranking as CSV (formula-like cells "

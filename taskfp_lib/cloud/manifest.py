@@ -17,13 +17,12 @@ from typing import Any, Mapping
 from .._files import FileFormatError
 from .._safety import task_name_problem
 from ..limits import MAX_ARCHIVE_MEMBERS, MAX_BINS, MAX_META_STRING_CHARS
+from ..vocabulary import DEFAULT_DISTANCE  # noqa: F401  (the cloud's default query distance)
 
 CLOUD_FORMAT = "taskfp-knowledge-cloud"
 CLOUD_VERSION = 1
 MANIFEST = "cloud.json"
 FP_DIR = "fingerprints"
-#: the paper's recommended selector: bKLD(small, target)
-DEFAULT_DISTANCE = "KLD-PP:NS-W:TS-100-BINS"
 SAFE_FILE = re.compile(r"^[A-Za-z0-9._+-]{1,200}\.npz$")
 META_FIELDS = {"best_architecture": (str, type(None)), "augmentation_policy": (str, type(None)),
                "data_shareable": (bool,), "contact": (str, type(None)), "notes": (str, type(None))}
