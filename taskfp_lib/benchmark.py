@@ -117,7 +117,8 @@ def similarity_evidence(dist: pd.DataFrame) -> dict:
 
 
 def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, transpose: bool = False,
-                      allow_partial: bool = False, k: int = 3, source: str = "distance matrix") -> pd.DataFrame:
+                      allow_partial: bool = False, k: int = 3, source: str = "distance matrix",
+                      targets: Sequence[str] = VAL_TASKS) -> pd.DataFrame:
     """Check a raw distance matrix for the benchmark and return it in the published layout.
 
     Parameters
@@ -139,6 +140,9 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
         Budget of the evaluation (ties at the top-k cut-off are reported).
     source : str
         Name used in the error messages (e.g. the file path).
+    targets : sequence of str
+        Targets whose pairs are checked (default: the 43 validation targets; the development
+        comparison adds the development targets).
 
     Returns
     -------
@@ -193,15 +197,16 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
             + ", ".join(repr(c) + _suggest(c, ALL_TASKS_INCLUDING_SHRUNK) for c in extra_cols[:6])
             + (f", ... ({len(extra_cols)} in all)" if len(extra_cols) > 6 else "")
             + "; columns must be the 71 tasks and their '<task> --shrink_train 800' variants")
-    mask = evaluated_pairs()
+    mask = evaluated_pairs(targets)
     needed = [c for c in ALL_TASKS_INCLUDING_SHRUNK if mask[c].any()]
+    which = ("43 validation targets" if list(targets) == list(VAL_TASKS) else f"{len(targets)} evaluated targets")
     missing_cols = [c for c in ALL_TASKS_INCLUDING_SHRUNK if c not in set(cols)]
     missing_needed = [c for c in missing_cols if c in set(needed)]
     if missing_needed or (missing_cols and not allow_partial):
         extra = "" if missing_needed else " (none of them is evaluated: pass --allow-partial / allow_partial=True)"
         raise DistanceValidationError(
             f"{source}: missing target column(s) {_fmt_names(missing_cols)}{extra}; the benchmark reads "
-            f"{len(needed)} columns (the shrunk variant of each of the 43 validation targets where one exists)")
+            f"{len(needed)} columns (the shrunk variant of each of the {which} where one exists)")
 
     try:
         df = df.astype(np.float64)

@@ -1,0 +1,1 @@
+"""The paper wing: recipes that rebuild the authors' analyses from the published files."""
