@@ -90,16 +90,19 @@ def affinity_from_distance(dist: pd.DataFrame, zscore_axis: int | None = None) -
     return pd.DataFrame(-z, index=dist.index, columns=dist.columns)
 
 
-def distance_path(stem: str, cache: str = "cache") -> Path:
-    """Verified local path of a published distance file ``<cache>/distances/<stem>.csv``."""
-    from .data import data_path
+def distance_path(stem: str, cache: str = "cache", commit: str | None = None) -> Path:
+    """Verified local path of a published distance file ``<cache>/distances/<stem>.csv``.
 
-    return data_path(f"{cache}/distances/{stem}.csv")
+    ``commit``: the upstream commit the file comes from (default: the repository revision).
+    """
+    from .data import UPSTREAM_COMMIT, data_path
+
+    return data_path(f"{cache}/distances/{stem}.csv", commit or UPSTREAM_COMMIT)
 
 
-def load_distance(stem: str, cache: str = "cache") -> pd.DataFrame:
-    """Raw published distance matrix by file stem (e.g. ``"KLD-PP:NS-1000-BINS"``)."""
-    return read_distance_csv(distance_path(stem, cache))
+def load_distance(stem: str, cache: str = "cache", commit: str | None = None) -> pd.DataFrame:
+    """Raw published distance matrix by file stem (e.g. ``"KLD-PP:NS-1000-BINS"``) at ``commit``."""
+    return read_distance_csv(distance_path(stem, cache, commit))
 
 
 def load_affinities(selectors, zscore_axis: int | None = None, files: dict | None = None) -> dict:

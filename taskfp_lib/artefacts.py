@@ -15,6 +15,7 @@ from .affinity import BKLD_VARIANTS, SELECTOR_FILES, SELECTOR_SETS, affinity_fro
     load_distance, sample_size_stem
 from .evaluation import evaluate, evaluate_budgets
 from .metrics import paper_regret
+from .data import ARXIV_COMMIT, UPSTREAM_COMMIT
 from .outcomes import Outcomes, load_outcomes
 from .tasks import (ALL_TASKS, DEV_TASKS, domain_label, imaging_domain, load_task_infos, task_pool_table,
                     task_statistics)
@@ -108,32 +109,43 @@ def table3_scenario_similarity(outcomes: Outcomes | None = None) -> pd.DataFrame
     return ranking.scenario_similarity(outcomes)[["scenario_a", "scenario_b", "mean", "std"]]
 
 
-def fig6_sample_size(variants: Sequence[str] = BKLD_VARIANTS, outcomes: Outcomes | None = None,
-                     sample_sizes=SAMPLE_SIZES, seeds=RESAMPLING_SEEDS, progress: bool = True) -> pd.DataFrame:
+#: upstream commit of the resampled distance files behind each selector set's Fig. 6: the paper's printed
+#: figure was made from the files of the arXiv release; the authors regenerated them for the revision
+FIG6_COMMITS = {"paper": ARXIV_COMMIT, "revision": UPSTREAM_COMMIT}
+
+
+def fig6_sample_size(selector_set: str = "paper", variants: Sequence[str] = BKLD_VARIANTS,
+                     outcomes: Outcomes | None = None, sample_sizes=SAMPLE_SIZES, seeds=RESAMPLING_SEEDS,
+                     progress: bool = True) -> pd.DataFrame:
     """Fig. 6: robustness of the bKLD variants to the fingerprint sample size (spec 7.7).
 
-    Single (mean-aggregated) evaluations, best-of-3, both metrics; per file the mean over the 43
-    targets, then mean and pandas std over the resampling seeds (std NaN for the full 10,000).
-    ``regret`` values are the paper's regret (lower is better).
+    The resampled distance files (``<stem>-<n>-SAMPLES-<seed>-SEED``) come from the upstream commit of
+    ``selector_set`` (:data:`FIG6_COMMITS`: the arXiv release for ``"paper"``, the revision for
+    ``"revision"``); the 10,000-sample stems are the revision's files in both (the two releases agree
+    on them to 1e-6). Single (mean-aggregated) evaluations, best-of-3, both metrics; per file the mean
+    over the 43 targets, then mean and pandas std over the resampling seeds (std NaN for the full
+    10,000). ``regret`` values are the paper's regret (lower is better).
     """
     from tqdm.auto import tqdm
 
+    commit = FIG6_COMMITS[selector_set]
     outcomes = load_outcomes() if outcomes is None else outcomes
     jobs = [(v, n, s) for v in variants for n in sample_sizes for s in seeds] + [(v, FULL_SAMPLES, 0) for v in variants]
-    rows = []
+    affinities = {}
     for variant, n, seed in tqdm(jobs, desc="Fig. 6 distance files", disable=not progress):
-        stem = SELECTOR_FILES[variant] if n == FULL_SAMPLES else sample_size_stem(SELECTOR_FILES[variant], n, seed)
-        aff = {variant: affinity_from_distance(load_distance(stem))}
-        ev = evaluate(outcomes, aff, aggregates=["mean"], mode="best",
-                      top_metrics=["regret", "percentile", "gain", "improvement"])
-        means = ev.groupby(["scenario", "meta_metric", "metric"], sort=False)["score"].mean().reset_index()
-        means["variant"], means["samples"], means["seed"] = variant, n, seed
-        rows.append(means)
-    df = pd.concat(rows, ignore_index=True)
+        stem = SELECTOR_FILES[variant]
+        dist = load_distance(stem) if n == FULL_SAMPLES else load_distance(sample_size_stem(stem, n, seed), commit=commit)
+        affinities[f"{variant}|{n}|{seed}"] = affinity_from_distance(dist)
+    ev = evaluate(outcomes, affinities, aggregates=["mean"], mode="best",
+                  top_metrics=["regret", "percentile", "gain", "improvement"])
+    df = ev.groupby(["selector", "scenario", "meta_metric", "metric"], sort=False)["score"].mean().reset_index()
+    parts = df["selector"].str.split("|", expand=True)
+    df["variant"], df["samples"], df["seed"] = parts[0], parts[1].astype(int), parts[2].astype(int)
     regret = df["meta_metric"] == "regret"
     df.loc[regret, "score"] = paper_regret(df.loc[regret, "score"])
     out = df.groupby(["variant", "scenario", "samples", "meta_metric", "metric"], sort=False)["score"] \
         .agg(["mean", "std"]).reset_index()
+    out.insert(0, "selector_set", selector_set)
     return out
 
 

@@ -89,7 +89,7 @@ def test_rank_then_mean_is_deterministic(paper_evaluations):
 
 
 def test_fig6_claims(outcomes):
-    f6 = A.fig6_sample_size(["bKLD(small,target)"], outcomes, progress=False)
+    f6 = A.fig6_sample_size("paper", ["bKLD(small,target)"], outcomes, progress=False)
     pct = f6[(f6.meta_metric == "percentile") & (f6.metric == "BA")]
     pre = pct[pct.scenario == "Pretraining Data"]
     assert (pre["mean"].round(2) == 0.88).all()

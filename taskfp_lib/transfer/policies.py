@@ -379,10 +379,10 @@ def shipped_policy_relpaths() -> list[str]:
     """Upstream paths of all shipped policies (from the data manifest, else the local mirror)."""
     rels: list[str] = []
     try:
-        from taskfp_lib.data import load_manifest
+        from taskfp_lib.data import manifest_files
 
-        rels = sorted(p for p in load_manifest() if p.startswith(AUTO_AUGMENTATION_ROOT + "/")
-                      and p.endswith("/policy_0001.json"))
+        rels = [p for p in manifest_files() if p.startswith(AUTO_AUGMENTATION_ROOT + "/")
+                and p.endswith("/policy_0001.json")]
     except Exception:  # noqa: BLE001 - no manifest yet: fall back to the mirror
         rels = []
     if rels:
