@@ -163,11 +163,11 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
     df.index = [to_old_style(str(i).strip()) for i in df.index]
     df.columns = [to_old_style(str(c).strip()) for c in df.columns]
     rows, cols = list(df.index), list(df.columns)
-    sources, targets = set(ALL_TASKS), set(ALL_TASKS_INCLUDING_SHRUNK)
+    source_names, target_names = set(ALL_TASKS), set(ALL_TASKS_INCLUDING_SHRUNK)
 
     # orientation: targets (with shrunk names) as rows and only the 71 tasks as columns
     shrunk_rows = [r for r in rows if r.endswith(SHRINK_SUFFIX)]
-    if shrunk_rows and set(cols) <= sources and not any(c.endswith(SHRINK_SUFFIX) for c in cols):
+    if shrunk_rows and set(cols) <= source_names and not any(c.endswith(SHRINK_SUFFIX) for c in cols):
         raise DistanceValidationError(
             f"{source}: wrong orientation: the matrix has {len(rows)} rows including shrunk target names "
             f"(e.g. {shrunk_rows[0]!r}) and {len(cols)} columns that are all source tasks; the published layout "
@@ -179,7 +179,7 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
             raise DistanceValidationError(f"{source}: duplicate {axis} name(s) {_fmt_names(dup)}")
 
     missing_rows = [t for t in ALL_TASKS if t not in set(rows)]
-    extra_rows = [r for r in rows if r not in sources]
+    extra_rows = [r for r in rows if r not in source_names]
     if missing_rows or extra_rows:
         parts = []
         if missing_rows:
@@ -190,7 +190,7 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
                          + (f", ... ({len(extra_rows)} in all)" if len(extra_rows) > 6 else "") + hint)
         raise DistanceValidationError(f"{source}: the rows must be the 71 source tasks of the paper: "
                                       + "; ".join(parts))
-    extra_cols = [c for c in cols if c not in targets]
+    extra_cols = [c for c in cols if c not in target_names]
     if extra_cols:
         raise DistanceValidationError(
             f"{source}: unknown target column name(s) "

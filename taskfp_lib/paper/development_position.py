@@ -91,7 +91,6 @@ def development_position(distance: pd.DataFrame, name: str = "My distance", *,
     """
     if validate:
         distance = validate_distance(distance, targets=development_targets(), **validate_kwargs)
-    comparison = development_comparison(ensembles=False, progress=False) if comparison is None else comparison
     affinity = affinity_from_distance(distance, zscore_axis=0)
     try:
         var = float(variety({name: affinity})[name])
@@ -99,6 +98,7 @@ def development_position(distance: pd.DataFrame, name: str = "My distance", *,
         raise DistanceValidationError(f"{validate_kwargs.get('source', name)}: {err}; the variety filter of the "
                                       f"development comparison needs one closest source per validation target. "
                                       f"Break the ties (e.g. add a tiny task-specific offset).") from None
+    comparison = development_comparison(ensembles=False, progress=False) if comparison is None else comparison
     outcomes = load_outcomes(validation=False) if outcomes is None else outcomes
     means, _ = scenario_means(evaluate_development({name: affinity}, outcomes))
     relative, per_scenario, totals, pos = comparison.place(means)

@@ -14,16 +14,16 @@ import pandas as pd
 
 from .._atomic import atomic_path
 from ..affinity import read_distance_csv
-from ..data import data_dir, data_path, load_manifest
+from ..data import UPSTREAM_COMMIT, data_dir, data_path, load_manifest, manifest_files
 from ..tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK
 
 SHAPE = (len(ALL_TASKS), len(ALL_TASKS_INCLUDING_SHRUNK))
 
 
-def published_distance_stems(cache: str = "cache") -> list[str]:
-    """Stems of every ``<cache>/distances/*.csv`` file listed in the data manifest, sorted."""
+def published_distance_stems(cache: str = "cache", commit: str = UPSTREAM_COMMIT) -> list[str]:
+    """Stems of every ``<cache>/distances/*.csv`` file the data manifest lists at ``commit``, sorted."""
     prefix = f"{cache}/distances/"
-    return sorted(p[len(prefix):-4] for p in load_manifest() if p.startswith(prefix) and p.endswith(".csv")
+    return sorted(p[len(prefix):-4] for p in manifest_files(commit) if p.startswith(prefix) and p.endswith(".csv")
                   and "/" not in p[len(prefix):])
 
 
@@ -64,23 +64,23 @@ def _read_cached(path) -> np.ndarray | None:
     return arr
 
 
-def distance_values(stem: str, cache: str = "cache") -> np.ndarray:
+def distance_values(stem: str, cache: str = "cache", commit: str = UPSTREAM_COMMIT) -> np.ndarray:
     """Raw distances (71 sources x 127 targets, registry order) of the published file ``stem``.
 
     The first call parses and verifies the CSV (:func:`taskfp_lib.data.data_path` checks its
     sha256); later calls read the cached array, without touching the CSV.
     """
     rel = f"{cache}/distances/{stem}.csv"
-    entry = load_manifest().get(rel)
+    entry = load_manifest().get((commit, rel))
     if entry is None:
-        data_path(rel)  # raises the usual one-line DataError
+        data_path(rel, commit)  # raises the usual one-line DataError
     dest = array_cache_path(entry.sha256)
     if dest.is_file():
         arr = _read_cached(dest)
         if arr is not None:
             return arr
         dest.unlink()
-    arr = parse_distance_csv(data_path(rel))
+    arr = parse_distance_csv(data_path(rel, commit))
     with atomic_path(dest, suffix=".npy") as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, arr, allow_pickle=False)
