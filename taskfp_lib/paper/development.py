@@ -41,7 +41,7 @@ from ..evaluation import evaluate, valid_mask
 from ..outcomes import SCENARIOS, Outcomes, load_outcomes
 from ..selection import SelectionTieError, top_k_indices
 from ..tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK, VAL_TASKS, shrunk_name
-from .distance_arrays import distance_frame, load_distance_arrays, published_distance_stems
+from .distance_arrays import distance_frame, load_distance_arrays, progress_bar, published_distance_stems
 from .variants import (DEVELOPMENT_FAMILY_COUNTS, N_DEVELOPMENT_VARIANTS, VariantName, development_variants,
                        family_counts, hyperparameters, parse_variant, variant_file_stem)
 
@@ -109,24 +109,11 @@ def variety(affinities: dict[str, pd.DataFrame], targets: Sequence[str] = VAL_TA
     return pd.Series(out, dtype=float, name="variety")
 
 
-def evaluate_development(affinities: dict[str, pd.DataFrame], outcomes: Outcomes,
-                         progress: bool = False) -> pd.DataFrame:
-    """The evaluation table of the comparison (:data:`DEV_EVALUATION`) for any number of selectors.
-
-    Selectors are evaluated in chunks (with a progress bar); each selector's rows do not depend on
-    the others, so the table equals one call of :func:`taskfp_lib.evaluation.evaluate` up to row order.
-    """
-    from tqdm.auto import tqdm
-
+def evaluate_development(affinities: dict[str, pd.DataFrame], outcomes: Outcomes) -> pd.DataFrame:
+    """The evaluation table of the comparison: :func:`taskfp_lib.evaluation.evaluate` with :data:`DEV_EVALUATION`."""
     if outcomes.validation:
         raise ValueError("the development comparison needs the development outcomes (load_outcomes(validation=False))")
-    names = list(affinities)
-    frames = []
-    for i in tqdm(range(0, len(names), EVALUATION_CHUNK), desc="evaluate variants", disable=not progress,
-                  unit="chunk"):
-        chunk = {n: affinities[n] for n in names[i:i + EVALUATION_CHUNK]}
-        frames.append(evaluate(outcomes, chunk, **DEV_EVALUATION))
-    return pd.concat(frames, ignore_index=True)
+    return evaluate(outcomes, affinities, **DEV_EVALUATION)
 
 
 def scenario_means(evaluations: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -228,11 +215,9 @@ def development_means(names: Sequence[str], affinity_of, outcomes: Outcomes, pro
     :data:`EVALUATION_CHUNK` selectors at a time, so only one chunk of matrices and evaluation rows
     is held in memory. Each selector's rows, and hence its means, do not depend on the chunking.
     """
-    from tqdm.auto import tqdm
-
     names = list(names)
     means, stds = [], []
-    for i in tqdm(range(0, len(names), EVALUATION_CHUNK), desc=desc, unit="chunk", disable=not progress):
+    for i in progress_bar(range(0, len(names), EVALUATION_CHUNK), progress, desc=desc, unit="chunk"):
         chunk = {n: affinity_of(n) for n in names[i:i + EVALUATION_CHUNK]}
         m, s = scenario_means(evaluate_development(chunk, outcomes))
         means.append(m)
@@ -410,37 +395,56 @@ def development_comparison(outcomes: Outcomes | None = None, *, variants: Sequen
     variants : sequence of str, optional
         A subset of the 798 variant names (default: all, checked against the published family counts).
     ensembles : bool
-        Also evaluate the pair ensembles (about 1600 more selectors).
+        Also evaluate the pair ensembles (about 1400 more selectors).
+    progress : bool
+        Progress bars for the loading and the evaluations.
+
+    Returns
+    -------
+    DevelopmentComparison
+        With ``timings``: wall and CPU seconds per step (``<step>_s``, ``<step>_cpu_s``).
     """
-    timings, t0 = {}, time.perf_counter()
+    watch = _Stopwatch()
     stems = published_distance_stems()
-    all_variants = development_variants(stems)
     if variants is None:
-        _check_counts(all_variants)
-        chosen = all_variants
+        chosen = development_variants(stems)
+        _check_counts(chosen)
     else:
         chosen = [parse_variant(n) for n in variants]
     files = {v.name: variant_file_stem(v, stems) for v in chosen}
     values = load_distance_arrays(list(files.values()), progress=progress)
-    timings["load_distances_s"] = _lap(t0)
+    watch.lap("load_distances")
     affinities = development_affinities({v.name: distance_frame(values[i]) for i, v in enumerate(chosen)})
-    timings["affinities_s"] = _lap(t0, timings)
+    watch.lap("affinities")
     var = variety(affinities)
-    timings["variety_s"] = _lap(t0, timings)
+    watch.lap("variety")
     outcomes = load_outcomes(validation=False) if outcomes is None else outcomes
     means, stds = development_means(list(affinities), affinities.__getitem__, outcomes, progress)
-    timings["evaluate_s"] = _lap(t0, timings)
-    comparison = DevelopmentComparison(chosen, files, var, means, stds, timings=timings)
-    timings["summarise_s"] = _lap(t0, timings)
+    watch.lap("evaluate")
+    comparison = DevelopmentComparison(chosen, files, var, means, stds, timings=watch.times)
+    watch.lap("summarise")
     if ensembles:
         comparison.ensembles = _ensembles(comparison, affinities, outcomes, progress)
-        timings["ensembles_s"] = _lap(t0, timings)
-    timings["total_s"] = time.perf_counter() - t0
+        watch.lap("ensembles")
+    watch.total()
     return comparison
 
 
-def _lap(t0: float, timings: dict | None = None) -> float:
-    return time.perf_counter() - t0 - sum((timings or {}).values())
+class _Stopwatch:
+    """Wall and CPU seconds of consecutive steps."""
+
+    def __init__(self):
+        self.start = self.last = (time.perf_counter(), time.process_time())
+        self.times: dict[str, float] = {}
+
+    def lap(self, step: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.times[f"{step}_s"], self.times[f"{step}_cpu_s"] = now[0] - self.last[0], now[1] - self.last[1]
+        self.last = now
+
+    def total(self) -> None:
+        self.times["total_s"] = time.perf_counter() - self.start[0]
+        self.times["total_cpu_s"] = time.process_time() - self.start[1]
 
 
 def _check_counts(variants: list[VariantName]) -> None:

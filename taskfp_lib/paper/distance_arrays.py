@@ -92,16 +92,23 @@ def distance_frame(values: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(values, index=list(ALL_TASKS), columns=list(ALL_TASKS_INCLUDING_SHRUNK))
 
 
-def load_distance_arrays(stems, cache: str = "cache", progress: bool = True) -> np.ndarray:
-    """Stack of raw distances, shape (len(stems), 71, 127), with a progress bar on first parse."""
+def progress_bar(iterable, progress: bool, **kwargs):
+    """``tqdm(iterable)`` when ``progress`` is set, else the iterable itself (tqdm is not even imported)."""
+    if not progress:
+        return iterable
     from tqdm.auto import tqdm
 
+    return tqdm(iterable, **kwargs)
+
+
+def load_distance_arrays(stems, cache: str = "cache", progress: bool = True) -> np.ndarray:
+    """Stack of raw distances, shape (len(stems), 71, 127), with a progress bar."""
     stems = list(stems)
     out = np.empty((len(stems),) + SHAPE)
-    for i, stem in enumerate(tqdm(stems, desc="distance files", unit="file", disable=not progress)):
+    for i, stem in enumerate(progress_bar(stems, progress, desc="distance files", unit="file")):
         out[i] = distance_values(stem, cache)
     return out
 
 
 __all__ = ["SHAPE", "array_cache_path", "distance_frame", "distance_values", "load_distance_arrays",
-           "parse_distance_csv", "published_distance_stems"]
+           "parse_distance_csv", "progress_bar", "published_distance_stems"]
