@@ -63,24 +63,15 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
     DataFrame
         Columns ``scenario, selector, metric, aggregate, target, meta_metric, score`` in the loop order
         aggregate > metric > scenario > selector > target > meta metric (correlations first); scores are
-        higher-is-better (``regret`` holds ``1 - paper regret``).
-
-    Notes
-    -----
-    Everything that does not depend on the selector (outcome matrix, baselines, percentile ranks of
-    the outcomes) is computed once per (aggregate, metric, scenario), and every affinity matrix is
-    aligned to the source order once; each selector then costs one top-k selection and one weighted
-    tau per target. The scores do not depend on how many selectors are evaluated together.
+        higher-is-better (``regret`` holds ``1 - paper regret``). A selector's rows do not depend on
+        the other selectors (what does not depend on the selector is computed once per setting).
     """
-    if targets is None:
-        targets = VAL_TASKS if outcomes.validation else target_tasks(False)
-    targets = list(targets)
+    targets = list((VAL_TASKS if outcomes.validation else target_tasks(False)) if targets is None else targets)
     sources = list(ALL_TASKS if sources is None else sources)
     unknown = [m for m in corr_metrics if m != "weightedtau"]
     if unknown and affinities:
         raise ValueError(f"unknown correlation meta metric {unknown[0]!r}")
     mask = valid_mask(sources, targets, valid_sources)
-    metas = list(corr_metrics) + list(top_metrics)
     aligned = _AlignedAffinities(affinities, sources)
     parts = []
     for agg in aggregates:
@@ -96,7 +87,7 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
                     except SelectionTieError as err:
                         raise SelectionTieError(f"selector {name!r}, {scen}: {err}") from None
                     parts.append((scen, name, metric, agg, scores))
-    return _table(parts, targets, metas)
+    return _table(parts, targets, list(corr_metrics) + list(top_metrics))
 
 
 class _AlignedAffinities:
