@@ -465,7 +465,7 @@ def _ensembles(comparison: DevelopmentComparison, affinities: dict, outcomes: Ou
     extra_means, _ = development_means(missing, affinities.__getitem__, outcomes)
     member_sum = pd.concat([comparison.totals["sum"], comparison.place(extra_means)[2]["sum"]])
     table = evaluate_ensembles(affinities, members, outcomes, comparison.board, progress=progress)
-    table.insert(4, "sum_a", table["a"].map(member_sum).to_numpy())
-    table.insert(5, "sum_b", table["b"].map(member_sum).to_numpy())
-    table.insert(6, "beats_both", (table["sum"] > table[["sum_a", "sum_b"]].max(axis=1)).to_numpy())
+    table.insert(5, "sum_a", table["a"].map(member_sum).to_numpy())
+    table.insert(6, "sum_b", table["b"].map(member_sum).to_numpy())
+    table.insert(7, "beats_both", (table["sum"] > table[["sum_a", "sum_b"]].max(axis=1)).to_numpy())
     return table
