@@ -303,7 +303,7 @@ class DevelopmentComparison:
     ensembles : DataFrame or None
         :func:`evaluate_ensembles` with the members' own ``sum``.
     timings : dict
-        Seconds per step.
+        Wall and CPU seconds per step (``<step>_s``, ``<step>_cpu_s``).
     """
 
     variants: list

@@ -35,6 +35,7 @@ def plot_variety(comparison: DevelopmentComparison) -> plt.Figure:
     ax.hist(v[v > VARIETY_THRESHOLD], bins=bins, color="#4c72b0", label=f"kept ({(v > VARIETY_THRESHOLD).sum()})")
     ax.hist(v[v <= VARIETY_THRESHOLD], bins=bins, color="#bbbbbb", label=f"dropped ({(v <= VARIETY_THRESHOLD).sum()})")
     ax.axvline(VARIETY_THRESHOLD, color="black", ls="--", lw=1)
+    ax.set_xlim(0, min(1.0, v.max() + 0.05))
     ax.set(xlabel="variety = distinct closest sources / 43 validation targets", ylabel="variants")
     ax.legend(loc="upper left")
     return fig
