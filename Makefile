@@ -1,13 +1,15 @@
 # Single entry point. The two commands of the README:
-#   make book   - build the whole book from the published results
-#   make test   - run the tests
+#   make book    - build the whole book from the published results (nothing tracked is modified)
+#   make test    - run the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 MATHJAX_VERSION := 3.2.2
+SITE := _build/site
 export NO_ALBUMENTATIONS_UPDATE := 1
+export HF_HUB_OFFLINE := 1
 
-.PHONY: install data notebooks mathjax html book test bench clean
+.PHONY: install data notebooks refresh-notebooks mathjax html book test bench clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
@@ -18,10 +20,15 @@ $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
 data: install
 	$(BIN)/taskfp data fetch
 
-# execute every notebook in place with papermill (writes results/ and the executed notebooks)
+# execute every notebook of the declared plan (taskfp_lib/paper/plan.py) into _build/: executed pages
+# in $(SITE)/notebooks, results files in $(SITE)/book/_static/results (the committed notebooks/ and results/
+# are the reference outputs the tests compare against; `make refresh-notebooks` rewrites them)
 notebooks: data
-	mkdir -p _build
-	HF_HUB_OFFLINE=1 $(BIN)/python -m taskfp_lib.book --timing _build/notebook_times.json
+	$(BIN)/python -m taskfp_lib.paper.plan --output $(SITE)/notebooks --results $(SITE)/book/_static/results \
+		--timing _build/notebook_times.json
+
+refresh-notebooks: data
+	$(BIN)/python -m taskfp_lib.paper.plan --output notebooks --results results
 
 # MathJax served by the book itself (offline), from the npm registry
 mathjax: book/_static/mathjax/tex-chtml.js
@@ -31,15 +38,22 @@ book/_static/mathjax/tex-chtml.js:
 	mkdir -p book/_static
 	cp -r .cache/npm/node_modules/mathjax/es5 book/_static/mathjax
 
-# build the HTML from the executed notebooks (execution off)
+# build the HTML (execution off) from a staged copy: the book sources, the executed notebooks
+# (the committed ones where `make notebooks` has not run) and the results files
 html: install mathjax
-	$(BIN)/jupyter-book build . --config _config.yml --toc book/_toc.yml --warningiserror --keep-going
+	mkdir -p $(SITE)/notebooks $(SITE)/book/_static/results
+	cp -r book _config.yml $(SITE)/
+	cp -n notebooks/*.ipynb $(SITE)/notebooks/
+	cp -n results/*.csv $(SITE)/book/_static/results/
+	$(BIN)/jupyter-book build $(SITE) --config $(SITE)/_config.yml --toc $(SITE)/book/_toc.yml \
+		--path-output $(SITE) --warningiserror --keep-going
+	rm -rf _build/html && cp -r $(SITE)/_build/html _build/html
 
 book: notebooks html
 	@echo "book: _build/html/index.html"
 
 test: install mathjax data
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	$(BIN)/python -m pytest
 
 bench: install data
 	$(BIN)/python benchmarks/bench_book.py

@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     times = {}
     t0 = time.perf_counter()
     from taskfp_lib import benchmark as bm
-    from taskfp_lib.outcomes import load_outcomes
+    from taskfp_lib.evaluation.outcomes import load_outcomes
 
     times["import_s"] = time.perf_counter() - t0
     with tempfile.TemporaryDirectory() as tmp:

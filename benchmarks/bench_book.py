@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def time_evaluation() -> dict:
-    from taskfp_lib.affinity import SELECTOR_SETS, load_affinities
+    from taskfp_lib.evaluation.affinity import load_affinities
+    from taskfp_lib.vocabulary import SELECTOR_SETS
     from taskfp_lib.evaluation import evaluate
-    from taskfp_lib.outcomes import load_outcomes
+    from taskfp_lib.evaluation.outcomes import load_outcomes
 
     t0 = time.perf_counter()
     outcomes, affinities = load_outcomes(), load_affinities(SELECTOR_SETS["paper"])
@@ -41,7 +42,7 @@ def main() -> int:
               "evaluation": time_evaluation()}
     total0 = time.perf_counter()
     if not args.skip_notebooks:
-        from taskfp_lib.book import execute
+        from taskfp_lib.paper.plan import execute
 
         report["notebooks_s"] = execute(log=lambda m: None)
     t0 = time.perf_counter()

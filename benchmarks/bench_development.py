@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     out = {"machine": platform.platform(), "cpus": os.cpu_count(), "load_avg_1min_before": os.getloadavg()[0]}
     t = time.perf_counter()
-    from taskfp_lib.outcomes import load_outcomes
+    from taskfp_lib.evaluation import load_outcomes
     from taskfp_lib.paper import development as D
     from taskfp_lib.paper.development_position import development_position
     from taskfp_lib.paper.distance_arrays import distance_frame, distance_values

@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.kind == "sqrt-fid":
-        from taskfp_lib.affinity import load_distance
+        from taskfp_lib.upstream.readers import load_distance
 
         dist = load_distance("FID") ** 0.5 + 1.0
     elif args.kind == "random":

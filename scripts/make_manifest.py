@@ -4,7 +4,7 @@ Usage: python scripts/make_manifest.py [COMMIT=MIRROR_DIR ...]
 
 Every file of each mirror is listed with its upstream path, the upstream commit it comes from, its
 sha256, its size in bytes, the artefact group that needs it and its raw URL at that commit. Without
-arguments the default mirror of every commit in ``taskfp_lib.data.COMMITS`` is used (the revision
+arguments the default mirror of every commit in ``taskfp_lib.upstream.manifest.COMMITS`` is used (the revision
 and the arXiv release). The sha256 are computed from the files themselves and cross-checked against
 the mirror's own ``<mirror>.sha256`` list when there is one. Never edit the manifest by hand.
 """
@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from taskfp_lib.data import (COMMITS, MANIFEST_HEADER, UPSTREAM_REPO, atomic_write_text,  # noqa: E402
+from taskfp_lib._files import atomic_write_text  # noqa: E402
+from taskfp_lib.upstream.manifest import (COMMITS, MANIFEST_HEADER, UPSTREAM_REPO,  # noqa: E402
                              default_mirror, manifest_path, upstream_url)
 
 

@@ -32,12 +32,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import ranking
-from .affinity import SELECTOR_SETS, affinity_from_distance, load_affinities, read_distance_csv
-from .evaluation import evaluate, evaluate_budgets, valid_mask
-from .metrics import top_k_scores
-from .outcomes import SCENARIOS, TRIPLED, Outcomes, load_outcomes
-from .selection import top_k_indices
+from .evaluation import ranking
+from .evaluation.affinity import affinity_from_distance, load_affinities
+from .evaluation.meta_metrics import top_k_scores
+from .evaluation.outcomes import Outcomes, load_outcomes
+from .evaluation.selection import top_k_indices
+from .evaluation.table import evaluate, evaluate_budgets, valid_mask
+from .upstream.readers import read_distance_csv
+from .vocabulary import PAPER_SCENARIOS as SCENARIOS, RANKING_META_METRICS, SELECTOR_SETS, TOP_META_METRICS, TRIPLED
 from .tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK, SHRINK_SUFFIX, VAL_TASKS, base_name, shrunk_name, \
     to_old_style, valid_sources
 
@@ -379,12 +381,12 @@ def expected_best_of_k(values, k: int = 3) -> float:
 
 def chance_scores(outcomes: Outcomes, *, targets: Sequence[str] = VAL_TASKS, k: int = 3, mode: str = "avg",
                   aggregates: Sequence[str] = TRIPLED, metrics: Sequence[str] = ("AUROC", "BA"),
-                  metas: Sequence[str] = ("regret", "percentile", "improvement", "gain")) -> pd.DataFrame:
+                  metas: Sequence[str] = TOP_META_METRICS) -> pd.DataFrame:
     """Exact expected score of a selector that picks ``k`` valid sources uniformly at random.
 
     ``mode="avg"``: the expectation of a mean over a uniform subset is the mean over all valid
     sources, for every top-k meta metric. ``mode="best"``: :func:`expected_best_of_k` of the
-    per-source values (exact for ``percentile``, ``regret``, ``improvement`` and ``gain``, which are
+    per-source values (exact for ``percentile``, ``regret_score``, ``improvement`` and ``gain``, which are
     monotone in the outcome). Weightedtau is not included (its expectation under random affinities
     is close to, but not exactly, 0).
 
@@ -429,7 +431,7 @@ def chance_scores(outcomes: Outcomes, *, targets: Sequence[str] = VAL_TASKS, k: 
 
 
 # ------------------------------------------------------------------------------------------ paired tests
-def paired_comparison(evaluations: pd.DataFrame, a: str, b: str, *, metas: Sequence[str] = ranking.RANKING_METAS,
+def paired_comparison(evaluations: pd.DataFrame, a: str, b: str, *, metas: Sequence[str] = RANKING_META_METRICS,
                       n_bootstrap: int = 10000, seed: int = 42, resample: str = "setup",
                       alpha: float = 0.05) -> pd.DataFrame:
     """Does selector ``a`` beat selector ``b``? One row per (scenario, meta metric) panel.
@@ -576,7 +578,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def scenario_positions(evaluations: pd.DataFrame, *, metas: Sequence[str] = ranking.RANKING_METAS,
+def scenario_positions(evaluations: pd.DataFrame, *, metas: Sequence[str] = RANKING_META_METRICS,
                        n_bootstrap: int = 1000, seed: int = 42) -> pd.DataFrame:
     """Bootstrap of each selector's overall position per scenario (1 = best).
 

@@ -31,8 +31,8 @@ def _fingerprints(features: Mapping[str, np.ndarray], ranges: ReferenceRanges, b
 
 
 def _select(dist: pd.DataFrame, target: str, candidates: list[str], k: int) -> list[str] | None:
-    from .affinity import affinity_from_distance
-    from .selection import SelectionTieError, top_k_sources
+    from .evaluation.affinity import affinity_from_distance
+    from .evaluation.selection import SelectionTieError, top_k_sources
 
     aff = affinity_from_distance(dist[[target]])
     try:

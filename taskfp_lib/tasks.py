@@ -1,18 +1,17 @@
 """The task registry of the paper: development/validation tasks, shrunk variants, valid sources.
 
-All lists follow the order of the paper's task registry (spec 1.1-1.5); the order matters for the
-evaluation table and for the tie-breakers of the Manual selector.
+Pure data and functions, no file I/O (the task metadata are read by
+:func:`taskfp_lib.upstream.readers.load_task_infos`). All lists follow the order of the authors'
+task registry (Fig. 3; Supplementary Table 2 maps datasets to the paper ids T01-T71); the order
+matters for the evaluation table and for the tie-breakers of the Manual selector.
 """
 from __future__ import annotations
 
-import ast
 from functools import lru_cache
-from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-#: development ("train") tasks, paper order (spec 1.1)
+#: development ("train") tasks, registry order
 DEV_TASKS: list[str] = [
     "lapgyn4_anatomical_structures", "lapgyn4_surgical_actions", "lapgyn4_instrument_count",
     "lapgyn4_anatomical_actions", "sklin2_skin_lesions", "identify_nbi_infframes", "laryngeal_tissues",
@@ -26,7 +25,7 @@ DEV_TASKS: list[str] = [
     "cholec80_specimenbag_presence", "derm7pt_skin_lesions",
 ]
 
-#: validation ("test") tasks, paper order (spec 1.2)
+#: validation ("test") tasks, registry order
 VAL_TASKS: list[str] = [
     "idle_action_recognition", "barretts_esophagus_diagnosis", "brain_tumor_classification",
     "mednode_melanoma_classification", "brain_tumor_type_classification", "chexpert_enlarged_cardiomediastinum",
@@ -53,7 +52,7 @@ PAPER_IDS: dict[str, str] = dict(zip(
                            62, 63, 43, 59, 64, 65, 66, 67, 69, 70, 71, 55, 56, 45, 46, 47, 48, 49, 50, 51, 52, 68)],
 ))
 
-#: tasks with <= 1000 samples or >= 40 classes: never shrunk (spec 1.3)
+#: tasks with <= 1000 samples or >= 40 classes: never shrunk (Methods, "Data"; the code also keeps >= 40 classes)
 NON_SHRINKABLE: frozenset[str] = frozenset({
     "sklin2_skin_lesions", "identify_nbi_infframes", "stanford_dogs_image_categorization",
     "caltech101_object_classification", "caltech256_object_classification", "cifar100_object_classification",
@@ -69,7 +68,8 @@ NEW_STYLE_SHRINK_SUFFIX = "+shrink_train?800"
 SHRINKABLE_TASKS: list[str] = [t for t in ALL_TASKS if t not in NON_SHRINKABLE]
 ALL_TASKS_INCLUDING_SHRUNK: list[str] = ALL_TASKS + [t + SHRINK_SUFFIX for t in SHRINKABLE_TASKS]
 
-#: groups of tasks that share images and therefore exclude each other as sources (spec 1.4)
+#: groups of tasks that share images and therefore exclude each other as sources (Methods, "Validation of
+#: knowledge transfer quality"; the code also groups lapgyn4_instrument_count and the two X-ray tasks)
 TASK_GROUPS: dict[str, frozenset[str]] = {
     "chexpert": frozenset(t for t in ALL_TASKS if t.startswith("chexpert_")),
     "cholec80": frozenset([t for t in ALL_TASKS if t.startswith("cholec80_")] + ["lapgyn4_instrument_count"]),
@@ -77,7 +77,7 @@ TASK_GROUPS: dict[str, frozenset[str]] = {
     "xray": frozenset({"pneumonia_classification", "covid_xray_classification"}),
 }
 
-#: the 14 imaging-domain tags (spec 7.8); the LAST one contained in a task's keywords wins
+#: the 14 imaging-domain tags of Fig. 3; the LAST one contained in a task's keywords wins
 DOMAIN_TAGS: tuple[str, ...] = (
     "dermatoscopy", "laryngoscopy", "gastroscopy_colonoscopy", "laparoscopy", "natural_objects", "handwritings",
     "cataract_surgery", "fundus_photography", "mri_scan", "x_ray", "ct_scan", "confocal laser endomicroscopy",
@@ -115,7 +115,7 @@ def is_shrinkable(task: str) -> bool:
 
 
 def shrunk_name(task: str) -> str:
-    """The shrink map of spec 1.3: ``task --shrink_train 800`` for shrinkable tasks, else ``task``."""
+    """The shrink map: ``task --shrink_train 800`` for shrinkable tasks, else ``task``."""
     task = base_name(task)
     return task + SHRINK_SUFFIX if is_shrinkable(task) else task
 
@@ -149,7 +149,7 @@ def _valid_sources(target: str) -> tuple[str, ...]:
 
 
 def valid_sources(target: str) -> list[str]:
-    """Valid source tasks of a target (spec 1.4), in registry order.
+    """Valid source tasks of a target, in registry order.
 
     The pool is the development tasks for a development target and all 71 tasks otherwise; the target
     itself and every member of its image-sharing group are removed.
@@ -157,52 +157,13 @@ def valid_sources(target: str) -> list[str]:
     return list(_valid_sources(base_name(target)))
 
 
-def target_tasks(validation: bool = True, task_infos: pd.DataFrame | None = None) -> list[str]:
-    """Target tasks of the evaluation (spec 1.5): the 43 validation tasks, or the dev tasks with < 40 classes."""
-    if validation:
-        return list(VAL_TASKS)
-    infos = load_task_infos() if task_infos is None else task_infos
-    return [t for t in DEV_TASKS if infos.loc[t, "num_classes"] < 40]
-
-
-def load_task_infos(path: str | Path | None = None) -> pd.DataFrame:
-    """Read ``cache/task_infos.csv`` indexed by task name, keywords parsed into lists.
-
-    Parameters
-    ----------
-    path : path-like, optional
-        The CSV; default: the verified copy of the published ``cache/task_infos.csv``.
-    """
-    if path is None:
-        from .data import data_path
-
-        path = data_path("cache/task_infos.csv")
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, index_col=0)
-    except (OSError, pd.errors.ParserError) as err:
-        raise ValueError(f"{path}: cannot read task infos ({err})") from err
-    required = {"name", "num_classes", "num_samples", "keywords", "dimensions", "imbalance_ratios"}
-    missing = required - set(df.columns)
-    if missing:
-        raise ValueError(f"{path}: task infos lack the column(s) {sorted(missing)}")
-    df = df.set_index("name")
-    df["keywords"] = [_parse_keywords(v, path) for v in df["keywords"]]
-    return df
-
-
-def _parse_keywords(value: str, path: Path) -> list[str]:
-    try:
-        parsed = ast.literal_eval(value)  # a literal only: nothing is executed
-    except (ValueError, SyntaxError) as err:
-        raise ValueError(f"{path}: keywords {value!r} are not a list literal") from err
-    if not isinstance(parsed, (list, tuple)) or not all(isinstance(k, str) for k in parsed):
-        raise ValueError(f"{path}: keywords {value!r} are not a list of strings")
-    return list(parsed)
+def development_targets(task_infos: pd.DataFrame) -> list[str]:
+    """Targets of the development phase: the development tasks with fewer than 40 classes."""
+    return [t for t in DEV_TASKS if task_infos.loc[t, "num_classes"] < 40]
 
 
 def transformed_task_infos(task_infos: pd.DataFrame, columns=TASK_INFO_PROPERTIES) -> pd.DataFrame:
-    """Box-Cox (lambda by maximum likelihood) then z-scoring (population std) of each property (spec 1.6)."""
+    """Box-Cox (lambda by maximum likelihood) then z-scoring (population std) of each property (Fig. 3)."""
     from scipy import stats
 
     out = pd.DataFrame(index=task_infos.index)
@@ -222,34 +183,5 @@ def imaging_domain(keywords) -> str | None:
 
 
 def domain_label(tag: str | None) -> str | None:
-    """Display name of a domain tag (spec 7.8)."""
+    """Display name of a domain tag (Fig. 3)."""
     return None if tag is None else DOMAIN_DISPLAY.get(tag, tag)
-
-
-def task_pool_table(task_infos: pd.DataFrame) -> pd.DataFrame:
-    """One row per task (dev then validation order): phase, paper id, properties, domain, group, medical flag."""
-    rows = []
-    for t in ALL_TASKS:
-        info = task_infos.loc[t]
-        tag = imaging_domain(info["keywords"])
-        rows.append({
-            "name": t, "paper_id": PAPER_IDS[t], "phase": "development" if t in DEV_TASKS else "validation",
-            "num_classes": int(info["num_classes"]), "num_samples": int(info["num_samples"]),
-            "dimensions": int(info["dimensions"]), "imbalance_ratios": float(info["imbalance_ratios"]),
-            "domain": domain_label(tag), "medical": "medical" in info["keywords"],
-            "group": task_group(t) if task_group(t) != "xray" else None, "shrinkable": is_shrinkable(t),
-        })
-    return pd.DataFrame(rows)
-
-
-def task_statistics(task_infos: pd.DataFrame,
-                    properties=("num_samples", "num_classes", "imbalance_ratios", "dimensions")) -> pd.DataFrame:
-    """pandas-describe statistics (min, q1, median, q3, max; linear quantiles) of task properties (spec 7.8)."""
-    rows = []
-    for p in properties:
-        v = task_infos.loc[ALL_TASKS, p].astype(float)
-        rows.append({"property": p, "min": v.min(), "q1": v.quantile(0.25), "median": v.median(),
-                     "q3": v.quantile(0.75), "max": v.max(), "mean": v.mean(), "std": v.std(ddof=1)})
-    return pd.DataFrame(rows)
-
-

@@ -7,7 +7,7 @@ import pytest
 
 
 def _published_data_available() -> bool:
-    from taskfp_lib.data import DataError, data_path
+    from taskfp_lib.upstream.manifest import DataError, data_path
 
     try:
         data_path("cache/task_infos.csv")
@@ -28,20 +28,20 @@ def published():
 
 @pytest.fixture(scope="session")
 def outcomes(published):
-    from taskfp_lib.outcomes import load_outcomes
+    from taskfp_lib.evaluation.outcomes import load_outcomes
 
     return load_outcomes()
 
 
 @pytest.fixture(scope="session")
 def paper_evaluations(outcomes):
-    from taskfp_lib.artefacts import tripled_evaluations
+    from taskfp_lib.paper.recipes import tripled_evaluations
 
     return tripled_evaluations("paper", outcomes)
 
 
 @pytest.fixture(scope="session")
 def task_infos(published):
-    from taskfp_lib.tasks import load_task_infos
+    from taskfp_lib.upstream.readers import load_task_infos
 
     return load_task_infos()

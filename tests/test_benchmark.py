@@ -135,7 +135,7 @@ def test_similarity_is_detected_and_flags_convert(dist):
     converted = bm.validate_distance(sim, similarity=True)
     assert np.isfinite(converted.to_numpy()).all() and (converted.to_numpy() > 0).all()
     # the conversion is a negation up to a constant: the affinities (global z-score) of -S, the order of the distance
-    from taskfp_lib.affinity import affinity_from_distance
+    from taskfp_lib.evaluation.affinity import affinity_from_distance
 
     a = affinity_from_distance(converted)
     pd.testing.assert_frame_equal(a, affinity_from_distance(-sim), atol=1e-12, check_exact=False)
@@ -144,9 +144,10 @@ def test_similarity_is_detected_and_flags_convert(dist):
 
 
 def test_published_distances_pass(published):
-    from taskfp_lib.affinity import SELECTOR_FILES, load_distance
+    from taskfp_lib.upstream.readers import load_distance
+    from taskfp_lib.vocabulary import SELECTORS
 
-    for stem in SELECTOR_FILES.values():
+    for stem in (s.stem for s in SELECTORS.values()):
         bm.validate_distance(load_distance(stem), source=stem)
 
 
@@ -191,7 +192,7 @@ def test_random_distance_lands_at_chance(outcomes):
     variance of the overall mean follows from enumerating all subsets per target; seeds are
     independent, and the tolerance is 4 standard deviations of the mean over the seeds.
     """
-    from taskfp_lib.affinity import affinity_from_distance
+    from taskfp_lib.evaluation.affinity import affinity_from_distance
     from taskfp_lib.evaluation import evaluate
 
     seeds = range(5)
@@ -205,9 +206,9 @@ def test_random_distance_lands_at_chance(outcomes):
     assert 0.75 < expected < 0.77  # 0.75 (n+1)/n for n ~ 28-70 valid sources, plus ties
 
     # exact per-source percentiles -> exact variance of the overall mean of one seed
-    from taskfp_lib.metrics import percentile_ranks
+    from taskfp_lib.evaluation.meta_metrics import percentile_ranks
     from taskfp_lib.evaluation import valid_mask
-    from taskfp_lib.outcomes import SCENARIOS, TRIPLED
+    from taskfp_lib.vocabulary import PAPER_SCENARIOS as SCENARIOS, TRIPLED
 
     mask = valid_mask(ALL_TASKS, VAL_TASKS)
     per_setup = []
@@ -239,7 +240,7 @@ def test_chance_avg_is_the_mean_over_valid_sources(outcomes):
 
 # ------------------------------------------------------------------------------------------ CSV path
 def test_published_distance_via_csv_reproduces_library_evaluation(tmp_path, outcomes, paper_evaluations):
-    from taskfp_lib.affinity import load_distance
+    from taskfp_lib.upstream.readers import load_distance
 
     path = tmp_path / "bkld.csv"
     load_distance(BKLD_STEM).to_csv(path)
@@ -250,7 +251,7 @@ def test_published_distance_via_csv_reproduces_library_evaluation(tmp_path, outc
 
 def test_registered_distance_via_callable_path_reproduces_manual(published):
     """The registry path: the Manual distance computed by the library equals the published SEMANTIC file."""
-    from taskfp_lib.affinity import load_distance
+    from taskfp_lib.upstream.readers import load_distance
 
     d = bm.distance_from_callable("Manual", {t: t for t in ALL_TASKS_INCLUDING_SHRUNK})
     pd.testing.assert_frame_equal(bm.validate_distance(d), bm.validate_distance(load_distance("SEMANTIC")),
@@ -319,7 +320,7 @@ def test_benchmark_result_tables(outcomes, paper_evaluations):
     assert len(res.summary) == 9 and len(res.stability) == 5
     assert len(res.paired) == 8 * 16
     chance = res.meta_table[res.meta_table["selector"] == "random (expected)"]
-    assert set(chance["meta_metric"]) == {"regret", "percentile", "improvement", "gain"}
+    assert set(chance["meta_metric"]) == {"regret_score", "percentile", "improvement", "gain"}
     for stem, df in res.tables().items():
         assert stem.startswith("benchmark_") and len(df)
     with pytest.raises(ValueError, match="is a selector"):
@@ -365,7 +366,7 @@ def test_cli_end_to_end(tmp_path, published):
 
 def test_monotone_transform_scores_like_the_original(tmp_path, outcomes, paper_evaluations):
     """sqrt(FID) + 1 (examples/make_example_csv.py) selects exactly as FID: identical evaluation rows."""
-    from taskfp_lib.affinity import load_distance
+    from taskfp_lib.upstream.readers import load_distance
 
     path = tmp_path / "sqrt_fid.csv"
     (load_distance("FID") ** 0.5 + 1.0).to_csv(path)
@@ -389,7 +390,7 @@ def test_scenario_positions(paper_evaluations):
 
 
 def test_compare_distances(outcomes):
-    from taskfp_lib.affinity import load_distance
+    from taskfp_lib.upstream.readers import load_distance
 
     bkld = load_distance(BKLD_STEM)
     same = bm.compare_distances(bkld, bkld * 2.0, "bKLD", "2 x bKLD", outcomes=outcomes, n_bootstrap=300)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskfp_lib.data import REPO_ROOT
+from taskfp_lib.upstream.manifest import REPO_ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from taskfp_lib import data
+from taskfp_lib.upstream import manifest as data
 
 
 def test_manifest_entries_are_complete():
@@ -94,13 +94,6 @@ def test_unreachable_download_is_reported(fake_setup, monkeypatch):
 def test_unknown_file_is_rejected(fake_setup):
     with pytest.raises(data.DataError, match="not in the data manifest"):
         data.data_path("cache/unknown.csv")
-
-
-def test_atomic_write_text(tmp_path):
-    target = tmp_path / "sub" / "f.txt"
-    data.atomic_write_text(target, "hello")
-    assert target.read_text() == "hello"
-    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
 
 
 def test_each_commit_resolves_from_its_own_mirror(tmp_path, monkeypatch):

@@ -58,7 +58,7 @@ def test_ensemble_affinity_is_a_globally_z_scored_weighted_sum():
 
 # ------------------------------------------------------------------------------------------ cached arrays
 def test_distance_arrays_are_cached_by_hash_and_rebuilt_when_corrupt(published, tmp_path, monkeypatch):
-    from taskfp_lib.affinity import load_distance
+    from taskfp_lib.upstream.readers import load_distance
     from taskfp_lib.paper import distance_arrays as A
 
     monkeypatch.setattr(A, "data_dir", lambda: tmp_path)
@@ -94,13 +94,13 @@ def comparison(published):
 
 @pytest.fixture(scope="module")
 def dev_outcomes(published):
-    from taskfp_lib.outcomes import load_outcomes
+    from taskfp_lib.evaluation import load_outcomes
 
     return load_outcomes(validation=False)
 
 
 def test_evaluation_of_a_selector_does_not_depend_on_its_companions(dev_outcomes):
-    from taskfp_lib.affinity import load_affinities
+    from taskfp_lib.evaluation import load_affinities
 
     affs = load_affinities(["FID", "Manual", "bKLD(small,target)"], zscore_axis=0)
     together = D.evaluate_development(affs, dev_outcomes)

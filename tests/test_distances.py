@@ -269,7 +269,7 @@ def test_write_distance_csv_round_trip(tmp_path, fingerprints):
 
 def _mirror() -> Path:
     try:
-        from taskfp_lib.data import data_path
+        from taskfp_lib.upstream.manifest import data_path
 
         return data_path("cache/distances/SEMANTIC.csv")
     except Exception:
@@ -282,7 +282,8 @@ def test_semantic_through_registry_matches_published_file():
     if not path.is_file():
         pytest.skip(f"published SEMANTIC.csv not available ({path}); set TASKFP_MIRROR")
     pytest.importorskip("taskfp_lib.distances.semantic")
-    from taskfp_lib.tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK, load_task_infos
+    from taskfp_lib.tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK
+    from taskfp_lib.upstream.readers import load_task_infos
 
     published = pd.read_csv(path, index_col=0)
     D = distance_matrix("Manual", list(ALL_TASKS), list(ALL_TASKS_INCLUDING_SHRUNK), task_infos=load_task_infos())
@@ -303,9 +304,10 @@ def test_bkld_is_invariant_to_weight_scaling(fingerprints):
 
 def test_recomputed_matrix_drops_into_the_paper_evaluation(tmp_path):
     """A library-computed 71 x 127 matrix has the published layout and feeds affinity + top-k selection."""
-    from taskfp_lib.affinity import affinity_from_distance, read_distance_csv
+    from taskfp_lib.evaluation.affinity import affinity_from_distance
+    from taskfp_lib.upstream.readers import read_distance_csv
     from taskfp_lib.distances import published_layout
-    from taskfp_lib.selection import top_k_sources
+    from taskfp_lib.evaluation.selection import top_k_sources
     from taskfp_lib.tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK, VAL_TASKS, shrunk_name, valid_sources
 
     rng = np.random.default_rng(7)

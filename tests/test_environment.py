@@ -5,7 +5,7 @@ import sys
 
 import yaml
 
-from taskfp_lib.data import REPO_ROOT
+from taskfp_lib.upstream.manifest import REPO_ROOT
 
 
 def _pins(lines):
@@ -42,4 +42,4 @@ def test_cli_help_and_data_path(published):
     assert out.stdout.strip().endswith("cache/task_infos.csv")
     bad = subprocess.run([sys.executable, "-m", "taskfp_lib.cli", "data", "path", "cache/nope.csv"],
                          capture_output=True, text=True)
-    assert bad.returncode == 1 and "cache/nope.csv: not in the data manifest" in bad.stderr
+    assert bad.returncode == 1 and "cache/nope.csv@064ddd8: not in the data manifest" in bad.stderr

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from taskfp_lib import artefacts as A
-from taskfp_lib import published as P
-from taskfp_lib.affinity import load_distance
+from taskfp_lib.paper import printed as P
+from taskfp_lib.paper import recipes as A
+from taskfp_lib.upstream.readers import load_distance
 from taskfp_lib.distances.semantic import semantic_distance_matrix
 from taskfp_lib.tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK
 
@@ -18,7 +18,7 @@ def test_semantic_distance_is_bit_identical_to_the_published_file(task_infos):
 
 
 def test_fig4_fractions_and_relative_increase(outcomes):
-    shots = A.fig4_shots(outcomes)
+    shots = A.fig4_shots_table(outcomes)
     a = shots[shots.panel == "a"].set_index(["scenario", "shots"])["mean"]
     for scen in P.SCEN:
         assert round(a[(scen, 1)] * 100) == P.FIRST_SHOT[scen]
@@ -51,7 +51,7 @@ def test_win_rates_table4(paper_evaluations):
 
 
 def test_table3_scenario_similarity(outcomes):
-    t = A.table3_scenario_similarity(outcomes).set_index(["scenario_a", "scenario_b"])
+    t = A.table3_scenario_similarity(outcomes)["table3_scenario_similarity"].set_index(["scenario_a", "scenario_b"])
     for (sa, sb), (m, s) in P.TABLE3.items():
         for a, b in [(sa, sb), (sb, sa)]:  # symmetric
             assert round(t.loc[(a, b), "mean"], 3) == m and round(t.loc[(a, b), "std"], 3) == s
@@ -60,7 +60,7 @@ def test_table3_scenario_similarity(outcomes):
 
 
 def test_task_statistics_within_one_printed_unit(task_infos):
-    stats = A.fig3_task_statistics(task_infos).set_index("property")
+    stats = A.task_statistics(task_infos).set_index("property")
     for prop, (mn, q1, q3, mx, dec) in P.TASK_STATS.items():
         for name, v in zip(["min", "q1", "q3", "max"], [mn, q1, q3, mx]):
             assert abs(round(stats.loc[prop, name], dec) - v) <= 10 ** -dec + 1e-9, (prop, name)
@@ -89,7 +89,7 @@ def test_rank_then_mean_is_deterministic(paper_evaluations):
 
 
 def test_fig6_claims(outcomes):
-    f6 = A.fig6_sample_size("paper", ["bKLD(small,target)"], outcomes, progress=False)
+    f6 = A.fig6_sample_size_table("paper", ["bKLD(small,target)"], outcomes, progress=False)
     pct = f6[(f6.meta_metric == "percentile") & (f6.metric == "BA")]
     pre = pct[pct.scenario == "Pretraining Data"]
     assert (pre["mean"].round(2) == 0.88).all()

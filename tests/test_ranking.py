@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import stats
 
-from taskfp_lib import ranking as R
+from taskfp_lib.evaluation import ranking as R
 
 
 def _table(scores: dict, n_targets=6, seed=0):
@@ -16,7 +16,7 @@ def _table(scores: dict, n_targets=6, seed=0):
     for metric in ["AUROC", "BA"]:
         for agg in ["first", "second", "third"]:
             for t in range(n_targets):
-                for meta in ["regret", "percentile"]:
+                for meta in ["regret_score", "percentile"]:
                     for sel, fn in scores.items():
                         rows.append({"scenario": "Model Architecture", "selector": sel, "metric": metric,
                                      "aggregate": agg, "target": f"t{t}", "meta_metric": meta,
@@ -32,11 +32,11 @@ def test_win_rates_with_ties():
 
 def test_dominant_selector_always_ranks_first():
     ev = _table({"good": lambda r: 1 + r.random(), "mid": lambda r: 0.5 + 0.1 * r.random(), "bad": lambda r: r.random() * 0.1})
-    sub = ev[ev.meta_metric == "regret"]
+    sub = ev[ev.meta_metric == "regret_score"]
     res = R.bootstrap_ranking(sub, n_bootstrap=200, random_state=1).set_index("selector")
     assert res.loc["good", "mean_rank"] == 1 and res.loc["good", "std_rank"] == 0
     assert res.loc["bad", "mean_rank"] == 3 and res.loc["good", "rank_counts"] == {1.0: 200}
-    rtm = R.rank_then_mean(ev, metas=["regret"], n_bootstrap=100, seed=3).set_index("selector")
+    rtm = R.rank_then_mean(ev, metas=["regret_score"], n_bootstrap=100, seed=3).set_index("selector")
     assert rtm.loc["good", "mean_rank"] == 1 and rtm.loc["mid", "mean_rank"] == 2
 
 
@@ -53,7 +53,7 @@ def test_bootstrap_is_seeded():
 
 def test_bootstrap_expected_rank_of_exchangeable_selectors():
     ev = _table({s: (lambda r: r.random()) for s in "ABC"}, n_targets=40, seed=11)
-    res = R.bootstrap_ranking(ev[ev.meta_metric == "regret"], 500, 0)
+    res = R.bootstrap_ranking(ev[ev.meta_metric == "regret_score"], 500, 0)
     assert res["mean_rank"].between(1, 3).all()
 
 

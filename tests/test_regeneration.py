@@ -3,8 +3,8 @@ import filecmp
 
 import pytest
 
-from taskfp_lib import book
-from taskfp_lib.data import REPO_ROOT
+from taskfp_lib.paper import plan as book
+from taskfp_lib.upstream.manifest import REPO_ROOT
 
 
 @pytest.mark.slow

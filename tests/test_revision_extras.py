@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from taskfp_lib import artefacts as A
-from taskfp_lib import msd, ranking
+from taskfp_lib.evaluation import ranking
+from taskfp_lib.paper import msd, revision as RV
 
 
 def test_msd_outcomes_from_team_correlations(published):
@@ -31,7 +31,7 @@ def test_msd_evaluations_have_34_cases_per_selector(published):
 
 
 def test_full_size_win_rates_cover_every_setup(published):
-    ev = A.full_size_evaluations()
+    ev = RV.full_size_evaluations()
     assert set(ev["scenario"]) == {"Model Architecture", "Co-Training Data"}
     rates = ranking.win_rates(ev)
     assert (rates[["Model Architecture", "Co-Training Data"]].sum() >= 1.0).all()  # ties may exceed 100 %
@@ -40,10 +40,10 @@ def test_full_size_win_rates_cover_every_setup(published):
 
 
 def test_task_map_is_seeded_and_complete(published):
-    a = A.task_map("VDNA", seed=3)
-    b = A.task_map("VDNA", seed=3)
+    a = RV.task_map("VDNA", seed=3)
+    b = RV.task_map("VDNA", seed=3)
     assert len(a) == 71 and a["task"].is_unique and np.isfinite(a[["x", "y"]].to_numpy()).all()
     np.testing.assert_array_equal(a[["x", "y"]].to_numpy(), b[["x", "y"]].to_numpy())
-    heat = A.affinity_heatmap("VDNA")
+    heat = RV.affinity_heatmap("VDNA")
     assert heat.shape == (71, 127)
     np.testing.assert_allclose(heat.mean(axis=0), 0, atol=1e-12)  # z-scored per target column

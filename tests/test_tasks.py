@@ -1,6 +1,8 @@
 import pytest
 
 from taskfp_lib import tasks as T
+from taskfp_lib.paper.recipes import task_pool_table
+from taskfp_lib.upstream.readers import load_task_infos
 
 
 def test_registry_sizes_and_order():
@@ -50,11 +52,11 @@ def test_domain_is_last_matching_tag():
 
 def test_task_infos_and_pool(task_infos):
     assert len(task_infos) == 71 and set(task_infos.index) == set(T.ALL_TASKS)
-    pool = T.task_pool_table(task_infos)
+    pool = task_pool_table(task_infos)
     assert pool["medical"].sum() == 62
     assert pool.loc[~pool["domain"].isin(["natural images", "handwritings"]), "domain"].nunique() == 12
-    assert T.target_tasks(False, task_infos) == [t for t in T.DEV_TASKS if task_infos.loc[t, "num_classes"] < 40]
-    assert len(T.target_tasks(False, task_infos)) == 23
+    assert T.development_targets(task_infos) == [t for t in T.DEV_TASKS if task_infos.loc[t, "num_classes"] < 40]
+    assert len(T.development_targets(task_infos)) == 23
 
 
 def test_transformed_infos_are_zscored(task_infos):
@@ -69,7 +71,7 @@ def test_bad_task_infos_file(tmp_path):
     bad = tmp_path / "infos.csv"
     bad.write_text(",name,num_classes\n0,a,2\n")
     with pytest.raises(ValueError, match="infos.csv: task infos lack"):
-        T.load_task_infos(bad)
+        load_task_infos(bad)
     bad.write_text(",name,num_classes,num_samples,keywords,dimensions,imbalance_ratios\n0,a,2,3,__import__('os'),1,1\n")
     with pytest.raises(ValueError, match="not a list literal"):
-        T.load_task_infos(bad)
+        load_task_infos(bad)

@@ -118,7 +118,7 @@ def test_outcomes_are_read_by_the_evaluation(full_grid):
     spec, workdir, _ = full_grid
     outdir = workdir / "exp"
     write_outcomes(spec, workdir, outdir)
-    outcomes_module = pytest.importorskip("taskfp_lib.outcomes")
+    outcomes_module = pytest.importorskip("taskfp_lib.evaluation.outcomes")
     outcomes = outcomes_module.load_outcomes(validation=True, directory=outdir)
     for scenario in outcomes_module.SCENARIOS:
         matrix = outcomes.matrix(scenario, "BA", "mean")

@@ -31,9 +31,9 @@ def _leaf(name, p=1.0, **args):
 
 def _shipped():
     try:
-        from taskfp_lib.data import DataError, data_path
+        from taskfp_lib.upstream.manifest import DataError, data_path
     except ImportError:  # pragma: no cover
-        pytest.skip("taskfp_lib.data not available")
+        pytest.skip("taskfp_lib.upstream not available")
     rels = shipped_policy_relpaths()
     if not rels:
         pytest.skip("the authors' policies are neither in the data manifest nor in a mirror (TASKFP_MIRROR)")

@@ -40,7 +40,7 @@ sphinx:
 
 def notebook_path() -> Path:
     """The report notebook of the repository checkout (``notebooks/benchmark_report.ipynb``)."""
-    from ..data import REPO_ROOT
+    from ..upstream.manifest import REPO_ROOT
 
     path = Path(os.environ.get("TASKFP_BENCHMARK_NOTEBOOK", REPO_ROOT / "notebooks" / NOTEBOOK))
     if not path.is_file():

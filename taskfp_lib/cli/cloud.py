@@ -108,7 +108,7 @@ def _add(args) -> int:
 def _list(args) -> int:
     df = _open(args.cloud).list()
     if args.csv:
-        from ..fingerprints._io import atomic_path
+        from .._files import atomic_path
 
         with atomic_path(args.csv, suffix=".csv") as tmp:
             df.to_csv(tmp, index=False)
@@ -134,7 +134,7 @@ def _query(args) -> int:
     fp = Fingerprint.load(args.fingerprint)
     ranking = cloud.query(fp, distance=args.distance, k=args.k, exclude=args.exclude)
     if args.csv:
-        from ..fingerprints._io import atomic_path
+        from .._files import atomic_path
 
         with atomic_path(args.csv, suffix=".csv") as tmp:
             ranking.to_csv(tmp, index=False, float_format="%.17g")

@@ -16,7 +16,7 @@ def register(sub) -> None:
 
 
 def _fetch(args) -> int:
-    from ..data import data_dir, fetch_all
+    from ..upstream.manifest import data_dir, fetch_all
 
     paths = fetch_all(args.group)
     print(f"{len(paths)} files verified in {data_dir()}")
@@ -24,7 +24,7 @@ def _fetch(args) -> int:
 
 
 def _path(args) -> int:
-    from ..data import data_path
+    from ..upstream.manifest import data_path
 
     print(data_path(args.file))
     return 0

@@ -90,7 +90,7 @@ def _run(args) -> int:
         result = P.run_cotraining(args.source, args.target, cfg, args.seed, shrunk=args.shrunk)
     text = result.to_json()
     if args.out:
-        from taskfp_lib._atomic import atomic_write_text
+        from taskfp_lib._files import atomic_write_text
 
         atomic_write_text(Path(args.out), text + "\n")
     print(json.dumps({"scenario": result.scenario, "target": result.target, "source": result.source,
@@ -166,7 +166,7 @@ def _outcomes(args) -> int:
 
 
 def _check_policies(args) -> int:
-    from taskfp_lib.data import data_path
+    from taskfp_lib.upstream.manifest import data_path
     from taskfp_lib.transfer.policies import load_policy, shipped_policy_relpaths
 
     rels = shipped_policy_relpaths()

@@ -146,7 +146,7 @@ def _semantic(sources, targets, *, task_infos=None):
     except ImportError as err:  # the lead's module, imported lazily
         raise RuntimeError(f"SEMANTIC needs taskfp_lib.distances.semantic ({err})") from None
     if task_infos is None:
-        from ..tasks import load_task_infos
+        from ..upstream.readers import load_task_infos
 
         task_infos = load_task_infos()
     df = semantic_distance_matrix(task_infos, list(sources), list(targets))
@@ -243,7 +243,7 @@ def distance_matrix(distance: str | DistanceSpec, sources, targets=None, *, task
     sources, targets : sequence of Fingerprint, or mapping name -> Fingerprint / features (n, m)
         For ``SEMANTIC``: task names. ``targets`` defaults to ``sources``.
     task_infos : DataFrame, optional
-        For ``SEMANTIC`` (default: ``taskfp_lib.tasks.load_task_infos()``).
+        For ``SEMANTIC`` (default: ``taskfp_lib.upstream.readers.load_task_infos()``).
     self_zero : bool
         Set entries whose source and target names are equal to 0.0 (published convention:
         the diagonal is 0 and later becomes NaN in the affinity transform).
@@ -284,7 +284,7 @@ def distance_matrix(distance: str | DistanceSpec, sources, targets=None, *, task
 
 def write_distance_csv(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a distance matrix as the published CSV layout (index column first), atomically."""
-    from ..fingerprints._io import atomic_path
+    from .._files import atomic_path
 
     path = Path(path)
     with atomic_path(path, suffix=".csv") as tmp:

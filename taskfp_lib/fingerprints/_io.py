@@ -33,7 +33,7 @@ class FileFormatError(ValueError):
     """A file to be exchanged between labs is malformed, corrupted or of an unknown version."""
 
 
-from .._atomic import atomic_path, atomic_write_text  # noqa: E402,F401  (atomic_write_text re-exported)
+from .._files import atomic_path, atomic_write_text, file_sha256  # noqa: E402,F401  (re-exported)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

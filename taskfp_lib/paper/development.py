@@ -9,7 +9,7 @@ steps, each a function here:
    targets (shrunk columns, valid sources); variants with variety <= 0.25 keep suggesting the same
    few sources and are dropped.
 2. **Evaluation** (:func:`evaluate_development`): the book's evaluation table
-   (:func:`taskfp_lib.evaluation.evaluate`) on the development targets, outcomes averaged over the
+   (:func:`taskfp_lib.evaluation.table.evaluate`) on the development targets, outcomes averaged over the
    repetitions, BA and AUROC, weighted tau plus top-3 average regret, percentile, improvement, gain;
    affinities z-scored per target column.
 3. **Means** (:func:`scenario_means`): per variant, scenario and meta metric, the mean (and the
@@ -36,29 +36,32 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..affinity import affinity_from_distance
-from ..evaluation import evaluate, valid_mask
-from ..outcomes import SCENARIOS, Outcomes, load_outcomes
-from ..selection import SelectionTieError, top_k_indices
-from ..tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK, VAL_TASKS, shrunk_name
+from ..evaluation.affinity import affinity_from_distance
+from ..evaluation.outcomes import Outcomes, load_outcomes
+from ..evaluation.selection import SelectionTieError, top_k_indices
+from ..evaluation.table import evaluate, valid_mask
+from ..tasks import ALL_TASKS, VAL_TASKS, shrunk_name
+from ..vocabulary import CORR_META_METRICS, PAPER_SCENARIOS, SCENARIOS, SINGLE, TOP_META_METRICS
 from .distance_arrays import distance_frame, load_distance_arrays, progress_bar, published_distance_stems
 from .variants import (DEVELOPMENT_FAMILY_COUNTS, N_DEVELOPMENT_VARIANTS, VariantName, development_variants,
                        family_counts, hyperparameters, parse_variant, variant_file_stem)
 
 VARIETY_THRESHOLD = 0.25
+#: the paper's scenarios (labels) and the keys of their columns
+SCENARIO_KEYS = {label: SCENARIOS[label].key for label in PAPER_SCENARIOS}
 #: meta metrics of the comparison's columns (the evaluation table's order)
-METAS = ("weightedtau", "regret", "percentile", "improvement", "gain")
+METAS = (*CORR_META_METRICS, *TOP_META_METRICS)
 #: the options and the meta metrics each one sums, in the order of the paper's sum
-OPTION_METAS = {"sum": ("regret", "improvement", "weightedtau", "gain", "percentile"),
-                "sum_without_gain": ("regret", "improvement", "weightedtau", "percentile"),
+OPTION_METAS = {"sum": ("regret_score", "improvement", "weightedtau", "gain", "percentile"),
+                "sum_without_gain": ("regret_score", "improvement", "weightedtau", "percentile"),
                 "tau_rank": ("weightedtau", "percentile")}
 OPTIONS = (*OPTION_METAS, "rank_based")
 #: the paper's three bKLD settings (seed-paper labels)
 PAPER_SETTINGS = {"KLD-PP:NS-W:TS-100-BINS": "bKLD(small,target)", "KLD-PP:NS-1000-BINS": "bKLD(large,unweighted)",
                   "KLD-PP:NS-W:SN-1000-BINS": "bKLD(large,source)"}
 #: the evaluation settings of the comparison (passed to :func:`taskfp_lib.evaluation.evaluate`)
-DEV_EVALUATION = {"aggregates": ("mean",), "metrics": ("AUROC", "BA"), "corr_metrics": ("weightedtau",),
-                  "top_metrics": ("regret", "percentile", "improvement", "gain"), "k": 3, "mode": "avg"}
+DEV_EVALUATION = {"aggregates": SINGLE, "corr_metrics": CORR_META_METRICS, "top_metrics": TOP_META_METRICS,
+                  "k": 3, "mode": "avg"}
 ENSEMBLE_WEIGHTS = (0.2, 0.4, 0.6, 0.8)
 ENSEMBLE_TOP = 20
 #: ensemble members besides the top variants: published selectors and simple baselines
@@ -68,11 +71,11 @@ EVALUATION_CHUNK = 100
 
 
 def column_key(scenario: str, meta: str) -> str:
-    """Flat column name of a (scenario, meta metric) pair, e.g. ``arch_weightedtau``."""
-    return f"{SCENARIOS[scenario]}_{meta}"
+    """Flat column name of a (scenario label, meta metric) pair, e.g. ``arch_weightedtau``."""
+    return f"{SCENARIO_KEYS[scenario]}_{meta}"
 
 
-COLUMNS = [column_key(s, m) for s in SCENARIOS for m in METAS]
+COLUMNS = [column_key(s, m) for s in SCENARIO_KEYS for m in METAS]
 
 
 # ------------------------------------------------------------------------------------------ steps
@@ -85,7 +88,7 @@ def variety(affinities: dict[str, pd.DataFrame], targets: Sequence[str] = VAL_TA
     """Share of distinct top-1 sources over the targets (higher = more varied suggestions).
 
     For every target ``t`` the single best valid source of the column ``shrunk_name(t)`` is selected
-    (:func:`taskfp_lib.selection.top_k_indices` with k = 1: a tie for the first place raises);
+    (:func:`taskfp_lib.evaluation.selection.top_k_indices` with k = 1: a tie for the first place raises);
     variety = number of distinct selected sources / number of targets.
 
     Returns
@@ -154,7 +157,7 @@ def option_scores(relative: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     per, totals = {}, {}
     for option, metas in OPTION_METAS.items():
         values = []
-        for scen, key in SCENARIOS.items():
+        for scen, key in SCENARIO_KEYS.items():
             v = reduce(lambda x, y: x + y, [relative[column_key(scen, m)] for m in metas])
             v = v / 2 if option == "tau_rank" else v
             per[f"{option}_{key}"] = v

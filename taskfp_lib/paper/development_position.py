@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..affinity import affinity_from_distance
 from ..benchmark import DistanceValidationError, validate_distance
-from ..outcomes import Outcomes, load_outcomes
-from ..selection import SelectionTieError
-from ..tasks import VAL_TASKS, target_tasks
+from ..evaluation.affinity import affinity_from_distance
+from ..evaluation.outcomes import Outcomes, load_outcomes
+from ..evaluation.selection import SelectionTieError
+from ..tasks import VAL_TASKS, development_targets as development_target_tasks
+from ..upstream.readers import load_task_infos
 from .development import (OPTIONS, PAPER_SETTINGS, VARIETY_THRESHOLD, DevelopmentComparison,
                           development_comparison, evaluate_development, scenario_means, variety)
 
@@ -62,7 +63,7 @@ class DevelopmentPosition:
 def development_targets() -> list[str]:
     """Targets whose pairs the development comparison reads: the 43 validation targets (variety filter)
     and the development targets with fewer than 40 classes (evaluation)."""
-    return [*VAL_TASKS, *target_tasks(False)]
+    return [*VAL_TASKS, *development_target_tasks(load_task_infos())]
 
 
 def development_position(distance: pd.DataFrame, name: str = "My distance", *,

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._atomic import atomic_path
-from ..affinity import read_distance_csv
-from ..data import UPSTREAM_COMMIT, data_dir, data_path, load_manifest, manifest_files
+from .._files import atomic_path
+from ..upstream.manifest import UPSTREAM_COMMIT, data_dir, data_path, load_manifest, manifest_files
+from ..upstream.readers import read_distance_csv
 from ..tasks import ALL_TASKS, ALL_TASKS_INCLUDING_SHRUNK
 
 SHAPE = (len(ALL_TASKS), len(ALL_TASKS_INCLUDING_SHRUNK))
@@ -67,7 +67,7 @@ def _read_cached(path) -> np.ndarray | None:
 def distance_values(stem: str, cache: str = "cache", commit: str = UPSTREAM_COMMIT) -> np.ndarray:
     """Raw distances (71 sources x 127 targets, registry order) of the published file ``stem``.
 
-    The first call parses and verifies the CSV (:func:`taskfp_lib.data.data_path` checks its
+    The first call parses and verifies the CSV (:func:`taskfp_lib.upstream.manifest.data_path` checks its
     sha256); later calls read the cached array, without touching the CSV.
     """
     rel = f"{cache}/distances/{stem}.csv"

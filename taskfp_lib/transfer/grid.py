@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._atomic import atomic_write_text
+from .._files import atomic_write_text
 from .data import is_shrinkable as _rule_shrinkable
 from .data import scan_task
 from .models import ARCHITECTURES

@@ -25,7 +25,7 @@ __all__ = [
 
 # the 20 candidate architectures of the Model Architecture scenario (Supplementary Table 1, paper order)
 # and the baseline architecture / fingerprint probe: one definition, in taskfp_lib.models
-from ..models import ARCHITECTURES as _ARCHITECTURES, BASELINE_ARCHITECTURE  # noqa: E402
+from ..vocabulary import ARCHITECTURES as _ARCHITECTURES, BASELINE_ARCHITECTURE  # noqa: E402
 
 ARCHITECTURES = tuple(_ARCHITECTURES)
 

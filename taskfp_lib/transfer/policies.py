@@ -379,7 +379,7 @@ def shipped_policy_relpaths() -> list[str]:
     """Upstream paths of all shipped policies (from the data manifest, else the local mirror)."""
     rels: list[str] = []
     try:
-        from taskfp_lib.data import manifest_files
+        from taskfp_lib.upstream.manifest import manifest_files
 
         rels = [p for p in manifest_files() if p.startswith(AUTO_AUGMENTATION_ROOT + "/")
                 and p.endswith("/policy_0001.json")]
@@ -397,7 +397,7 @@ def shipped_policy_relpaths() -> list[str]:
 def _mirror() -> Path | None:
     """The local mirror of the upstream repository (``$TASKFP_MIRROR`` or the default)."""
     try:
-        from taskfp_lib.data import default_mirror
+        from taskfp_lib.upstream.manifest import default_mirror
 
         return default_mirror()
     except ImportError:  # pragma: no cover
@@ -430,7 +430,7 @@ def policy_file(task: str, repetition: int) -> Path:
     the data manifest it reads the local mirror (``$TASKFP_MIRROR``) directly.
     """
     rel = policy_relpath(task, repetition)
-    from taskfp_lib.data import DataError, data_path
+    from taskfp_lib.upstream.manifest import DataError, data_path
 
     try:
         return data_path(rel)

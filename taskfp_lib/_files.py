@@ -1,7 +1,13 @@
-"""Atomic writes: a temporary file in the target folder, moved into place only on success."""
+"""File helpers shared by every package: atomic writes and content hashes (one home each).
+
+An atomic write goes to a temporary file in the target folder and is moved into place with
+``os.replace`` only on success, so a reader never sees a half-written file and a crash leaves the
+old file intact.
+"""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -30,3 +36,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as fh:
             fh.write(text)
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

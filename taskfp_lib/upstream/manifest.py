@@ -1,4 +1,4 @@
-"""Published intermediate results: the data manifest, local mirrors or download, sha256 verification.
+"""The data manifest of the published upstream files: local mirrors or download, sha256 verification.
 
 Every upstream file the compendium reads is listed in ``data_manifest/manifest.csv`` with the
 upstream commit it comes from (path, commit, sha256, size, group, raw URL at that commit). The same
@@ -25,7 +25,6 @@ TASKFP_OFFLINE
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import shutil
 import urllib.parse
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ._atomic import atomic_path, atomic_write_text  # noqa: F401  (re-exported)
+from .._files import atomic_path, file_sha256
 
 UPSTREAM_REPO = "IMSY-DKFZ/task-fingerprinting"
 #: the repository revision (2025-12-19): every published file the book reads, unless stated otherwise
@@ -42,7 +41,7 @@ UPSTREAM_COMMIT = "064ddd8b1baf03f3e6a53e25781aa0eb6b90a06c"
 #: the arXiv release (2024-10-25): the resampled distance files behind the paper's printed Fig. 6
 ARXIV_COMMIT = "bc099ddbb0a6db64178de769e89eff4951ec875b"
 COMMITS = (UPSTREAM_COMMIT, ARXIV_COMMIT)
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST_HEADER = ["path", "commit", "sha256", "size", "group", "url"]
 
 
@@ -120,19 +119,11 @@ def manifest_files(commit: str = UPSTREAM_COMMIT) -> list[str]:
     return sorted(rel for c, rel in load_manifest() if c == commit)
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verified_copy(entry: ManifestEntry, dest: Path, fill) -> None:
     """Let ``fill(tmp_path)`` write the file, check its hash, then move it into place (atomically)."""
     with atomic_path(dest, suffix=".part") as tmp:
         fill(tmp)
-        digest = sha256_of(tmp)
+        digest = file_sha256(tmp)
         if digest != entry.sha256:
             raise DataError(f"{entry.path}@{entry.commit[:7]}: sha256 mismatch (expected {entry.sha256}, got {digest})")
 
@@ -156,7 +147,7 @@ def data_path(rel: str, commit: str = UPSTREAM_COMMIT) -> Path:
     if dest in _VERIFIED:
         return dest
     if dest.is_file():
-        if dest.stat().st_size == entry.size and sha256_of(dest) == entry.sha256:
+        if dest.stat().st_size == entry.size and file_sha256(dest) == entry.sha256:
             _VERIFIED.add(dest)
             return dest
         dest.unlink()  # corrupt or stale: fetch again
@@ -203,4 +194,4 @@ def fetch_all(groups: list[str] | None = None, progress: bool = True) -> list[Pa
 
 def manifest_digest() -> str:
     """sha256 of the manifest file: identifies the exact published inputs of a build."""
-    return sha256_of(manifest_path())
+    return file_sha256(manifest_path())

@@ -1,4 +1,4 @@
-"""3-D segmentation study on the Medical Segmentation Decathlon (repository revision, spec 8 notebook 13).
+"""3-D segmentation study on the Medical Segmentation Decathlon (repository revision, notebook 13).
 
 There are no transfer trainings here: the "outcome" of a source task for a target region is how
 well the source's challenge results predict the target's, i.e. the mean Pearson correlation across
@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .affinity import affinity_from_distance, load_distance
+from ..evaluation import evaluate, ranking
+from ..evaluation.affinity import affinity_from_distance
+from ..upstream.readers import load_distance, read_msd_results
+from ..vocabulary import get_selector
+from . import plotting
+from .results import RecipeResult
 
 TASKS = ["Dataset001_BrainTumour", "Dataset002_Heart", "Dataset003_Liver", "Dataset004_Hippocampus",
          "Dataset005_Prostate", "Dataset006_Lung", "Dataset007_Pancreas", "Dataset008_HepaticVessel",
@@ -22,22 +27,22 @@ REGIONS = dict(zip(TASKS, [3, 1, 2, 2, 2, 1, 2, 2, 1, 1]))
 DROPPED_TEAMS = ("RegionTec", "EdwardMa12593")
 METRICS = ("Dice", "NSD")
 SCENARIO = "MSD segmentation"
-#: selector -> distance file stem in MSD_cache/distances
-SELECTOR_FILES = {
-    "Manual": "SEMANTIC", "VDNA": "VDNA-PP:NN-1000-BINS-3_2_1", "FID": "FID-3_2_1", "P2L": "KLD-PP:NN-3_2_1",
-    "Sinkhorn": "MMD-geo-sinkhorn-0.01-3_2_1", "bKLD(small,target)": "KLD-PP:NS-W:TS-100-BINS-3_2_1",
-    "bKLD(large,unweighted)": "KLD-PP:NS-1000-BINS-3_2_1", "bKLD(large,source)": "KLD-PP:NS-W:SN-1000-BINS-3_2_1",
-}
+#: the selectors of the study (MSD_cache/distances holds their files)
+SELECTORS = ("Manual", "VDNA", "FID", "P2L", "Sinkhorn", "bKLD(small,target)", "bKLD(large,unweighted)",
+             "bKLD(large,source)")
+#: probe suffix of the MSD distance files: 3-D MAE features mean-pooled over spatial dims 3, 2, 1 (320 features)
+PROBE_SUFFIX = "3_2_1"
+
+
+def distance_stem(selector: str) -> str:
+    """File stem in ``MSD_cache/distances`` of a selector (Manual's keyword distance has no probe)."""
+    stem = get_selector(selector).stem
+    return stem if selector == "Manual" else f"{stem}-{PROBE_SUFFIX}"
 
 
 def load_results(path=None) -> pd.DataFrame:
-    """Challenge results: one row per team, columns (task, metric, region)."""
-    if path is None:
-        from .data import data_path
-
-        path = data_path("MSD_cache/msd_results.csv")
-    df = pd.read_csv(path, header=[0, 1, 2], index_col=0)
-    df.index.name = "team"
+    """Challenge results: one row per team, columns (task, metric, region) with the tasks' dataset names."""
+    df = read_msd_results(path)
     df.columns = pd.MultiIndex.from_tuples([(ABBREVIATIONS[t], m, r) for t, m, r in df.columns],
                                            names=["task", "metric", "region"])
     return df
@@ -55,7 +60,11 @@ def targets() -> list[str]:
 
 @dataclass
 class MSDOutcomes:
-    """Outcome provider with the interface :func:`taskfp_lib.evaluation.evaluate` expects."""
+    """Outcome provider with the interface :func:`taskfp_lib.evaluation.evaluate` expects.
+
+    The outcome of source ``s`` for a target region is the mean over the source's regions of the
+    Pearson correlation across the teams; the baseline is the mean of the target region's column.
+    """
 
     corr: pd.DataFrame
     shrunk = {SCENARIO: False}
@@ -76,15 +85,22 @@ class MSDOutcomes:
         return pd.Series({t: self.corr[tuple(t.split("|"))].mean() for t in targets_})
 
 
-def evaluations(selectors=tuple(SELECTOR_FILES)) -> pd.DataFrame:
+def evaluations(selectors=SELECTORS) -> pd.DataFrame:
     """Meta metrics of the selectors on the 34 MSD cases (weightedtau, top-3 regret/percentile/improvement)."""
-    from .evaluation import evaluate
-
     outcomes = MSDOutcomes(team_correlations(load_results()))
-    affinities = {s: affinity_from_distance(load_distance(SELECTOR_FILES[s], cache="MSD_cache"), zscore_axis=0)
+    affinities = {s: affinity_from_distance(load_distance(distance_stem(s), cache="MSD_cache"), zscore_axis=0)
                   for s in selectors}
     frames = [evaluate(outcomes, affinities, aggregates=["first"], metrics=[m], scenarios=[SCENARIO],
-                       top_metrics=["regret", "percentile", "improvement"], targets=outcomes._cols(m), sources=TASKS,
+                       top_metrics=["regret_score", "percentile", "improvement"], targets=outcomes._cols(m),
+                       sources=TASKS,
                        valid_sources=lambda t: [s for s in TASKS if s != t.split("|")[0]],
                        target_ref=lambda t: t.split("|")[0]) for m in METRICS]
     return pd.concat(frames, ignore_index=True)
+
+
+def msd_segmentation(seed: int = 42, n_bootstrap: int = 1000) -> RecipeResult:
+    """Repository notebook 13: meta metrics and a bootstrap ranking per meta metric on the MSD tasks."""
+    ev = evaluations()
+    ranks = ranking.bootstrap_rankings(ev, n_bootstrap=n_bootstrap, seed=seed)
+    return RecipeResult({"msd_evaluations": ev, "msd_bootstrap_ranks": ranks.drop(columns="rank_counts")},
+                        {"grid": lambda: plotting.plot_bootstrap_blobs(ranks)})

@@ -1,16 +1,24 @@
-"""Machine-readable results of the notebooks and the provenance footer of every book page."""
+"""What a recipe computed, the machine-readable results files, and the provenance of every page.
+
+A recipe returns a :class:`RecipeResult`: named tables, each written to ``results/<name>.csv`` at
+full precision (plain CSV, shortest round-trip floats), and the figures drawn from them. Files that
+several runs share (one block per selector set) are updated block by block.
+"""
 from __future__ import annotations
 
 import io
 import json
 import os
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
-from . import __version__
-from .data import REPO_ROOT, atomic_write_text, manifest_digest
+from .. import __version__
+from .._files import atomic_write_text
+from ..upstream.manifest import REPO_ROOT, manifest_digest
 
 #: fixed order of the selector sets in shared results files
 SELECTOR_SET_ORDER = ("paper", "revision")
@@ -47,6 +55,36 @@ def write_results(df: pd.DataFrame, name: str, directory: str | Path | None = No
         df = df.sort_values(col, key=lambda s: s.map(lambda v: order.get(v, len(order))), kind="stable")
     atomic_write_text(path, to_csv_text(df))
     return path
+
+
+@dataclass
+class RecipeResult:
+    """Tables and figures of one recipe.
+
+    Attributes
+    ----------
+    tables : dict
+        Results name -> DataFrame (written to ``results/<name>.csv``).
+    figures : dict
+        Figure name -> zero-argument function drawing it (a matplotlib Figure).
+    replace : dict, optional
+        Key of the block of a shared results file these tables replace (e.g. ``{"selector_set": "paper"}``).
+    """
+
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Callable] = field(default_factory=dict)
+    replace: dict | None = None
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    def figure(self, name: str):
+        """Draw the figure ``name``."""
+        return self.figures[name]()
+
+    def write(self, directory: str | Path | None = None) -> list[Path]:
+        """Write every table to ``<results>/<name>.csv``; returns the paths."""
+        return [write_results(df, name, directory, self.replace) for name, df in self.tables.items()]
 
 
 def code_version() -> str:

@@ -1,30 +1,35 @@
 """Aggregated analyses of the evaluation table: win rates, setup stability, bootstrap rankings,
-rank-then-mean and the similarity of the transfer scenarios (spec 6, 7.6)."""
+rank-then-mean and the similarity of the transfer scenarios.
+
+The paper's Fig. 5 ("aggregate then rank", challengeR-style), Supplementary Fig. 1 ("rank then
+mean"), Supplementary Table 4 (win rates), the setup stability scores of its ref. [30]
+(arXiv 2204.01403) and Supplementary Table 3. Every function reads the direction of a meta metric
+from its record (:data:`taskfp_lib.vocabulary.META_METRICS`): a lower-is-better metric is ranked
+ascending, never flipped at a call site.
+"""
 from __future__ import annotations
 
-from itertools import combinations
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .metrics import weightedtau_score
-from .outcomes import SCENARIOS, TRIPLED, Outcomes
-from .tasks import VAL_TASKS, valid_sources as paper_valid_sources
+from ..tasks import VAL_TASKS, valid_sources as paper_valid_sources
+from ..vocabulary import PAPER_SCENARIOS, RANKING_META_METRICS, TRIPLED, get_meta_metric, scenario_order
+from .meta_metrics import weightedtau_score
+from .outcomes import Outcomes
 
 SETUP = ["scenario", "metric", "aggregate", "target", "meta_metric"]
 #: components of the setup stability score, in the paper's order
 STABILITY_COMPONENTS = {"meta_metric": "meta metrics", "metric": "performance metrics", "aggregate": "random seed",
                         "target": "target tasks", "scenario": "knowledge transfer scenario"}
-#: meta metrics of the rankings (Fig. 5, Supp. Fig. 1, Table 4), in the paper's order
-RANKING_METAS = ("regret", "percentile", "improvement", "weightedtau")
 
 
-def scenario_order(evaluations: pd.DataFrame) -> list[str]:
-    """Scenarios present: the paper's in their order, then any other in order of appearance."""
-    present = list(dict.fromkeys(evaluations["scenario"]))
-    return [s for s in SCENARIOS if s in present] + [s for s in present if s not in SCENARIOS]
+def oriented_scores(evaluations: pd.DataFrame) -> np.ndarray:
+    """The ``score`` column with every lower-is-better meta metric negated (exact), so that higher is better."""
+    sign = evaluations["meta_metric"].map(lambda m: 1.0 if get_meta_metric(m).higher_is_better else -1.0)
+    return evaluations["score"].to_numpy(dtype=float) * sign.to_numpy(dtype=float)
 
 
 def _require(df: pd.DataFrame) -> None:
@@ -39,12 +44,13 @@ def win_rates(evaluations: pd.DataFrame) -> pd.DataFrame:
     A setup is one (scenario, metric, aggregate, target, meta metric) group. Returns a DataFrame
     indexed by selector with one column per scenario (in [0, 1]) and ``mean`` (mean of the scenarios).
     """
-    best = evaluations.groupby(SETUP, sort=False)["score"].transform("max")
-    wins = evaluations.assign(win=(evaluations["score"] == best).astype(float))
+    oriented = evaluations.assign(score=oriented_scores(evaluations))
+    best = oriented.groupby(SETUP, sort=False)["score"].transform("max")
+    wins = evaluations.assign(win=(oriented["score"] == best).astype(float))
     n_setups = wins.groupby("scenario", sort=False)[SETUP].apply(lambda g: len(g.drop_duplicates()))
     rates = wins.groupby(["selector", "scenario"], sort=False)["win"].sum().unstack("scenario")
     rates = rates.div(n_setups, axis=1)
-    rates = rates[scenario_order(evaluations)]
+    rates = rates[scenario_order(evaluations["scenario"])]
     rates["mean"] = rates.mean(axis=1)
     rates.columns.name = None
     return rates
@@ -71,7 +77,7 @@ def _kendall_tau_b_pairs(vectors: np.ndarray) -> np.ndarray:
 
 
 def setup_stability_score(evaluations: pd.DataFrame, varying: str) -> float:
-    """Setup stability score of ref. [30] (spec 6.1) for one varied setup component.
+    """Setup stability score of ref. [30] for one varied setup component.
 
     Rows are grouped by the other setup components; within a group each value of ``varying`` gives
     a score vector over the selectors (alphabetical order); the mean Kendall tau-b over all pairs of
@@ -86,8 +92,9 @@ def setup_stability_score(evaluations: pd.DataFrame, varying: str) -> float:
         raise ValueError(f"varying must be one of {SETUP}, got {varying!r}")
     _require(evaluations)
     fixing = [c for c in SETUP if c != varying]
-    wide = evaluations.pivot_table(index=fixing + [varying], columns="selector", values="score", aggfunc="first",
-                                   sort=True)
+    oriented = evaluations.assign(score=oriented_scores(evaluations))
+    wide = oriented.pivot_table(index=fixing + [varying], columns="selector", values="score", aggfunc="first",
+                                sort=True)
     wide = wide[sorted(wide.columns)]
     codes = wide.index.droplevel(varying).factorize()[0]
     values = wide.to_numpy()
@@ -120,7 +127,7 @@ def _bootstrap_stats(ranks: np.ndarray, names: Sequence[str]) -> pd.DataFrame:
 
 def bootstrap_ranking(evaluations: pd.DataFrame, n_bootstrap: int = 1000,
                       random_state: np.random.Generator | int | None = 42, use_median: bool = False) -> pd.DataFrame:
-    """challengeR-style "aggregate then rank" bootstrap ranking (spec 6.3).
+    """challengeR-style "aggregate then rank" bootstrap ranking (Fig. 5).
 
     ``evaluations`` holds the rows of ONE scenario and ONE meta metric; the cases (setups) are the
     (aggregate, metric, target) combinations in row order, identical for every selector. One index
@@ -136,9 +143,11 @@ def bootstrap_ranking(evaluations: pd.DataFrame, n_bootstrap: int = 1000,
     _require(evaluations)
     rng = np.random.default_rng(random_state) if not isinstance(random_state, np.random.Generator) else random_state
     names = list(dict.fromkeys(evaluations["selector"]))
-    values = np.stack([evaluations.loc[evaluations["selector"] == n, "score"].to_numpy() for n in names])
-    if len({v.shape for v in values}) != 1:
+    oriented = oriented_scores(evaluations)
+    per_selector = [oriented[(evaluations["selector"] == n).to_numpy()] for n in names]
+    if len({v.shape for v in per_selector}) != 1:
         raise ValueError("selectors have different numbers of cases")
+    values = np.stack(per_selector)
     transformed = values.max() - values  # smaller is better
     n_cases = values.shape[1]
     idx = rng.integers(0, n_cases, size=(n_cases, n_bootstrap))
@@ -148,7 +157,7 @@ def bootstrap_ranking(evaluations: pd.DataFrame, n_bootstrap: int = 1000,
     return _bootstrap_stats(ranks, names)
 
 
-def bootstrap_rankings(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_METAS, n_bootstrap: int = 1000,
+def bootstrap_rankings(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_META_METRICS, n_bootstrap: int = 1000,
                        seed: int | np.random.Generator = 42) -> pd.DataFrame:
     """:func:`bootstrap_ranking` for every scenario x meta metric, one generator seeded once.
 
@@ -157,7 +166,7 @@ def bootstrap_rankings(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     frames = []
-    scenarios = scenario_order(evaluations)
+    scenarios = scenario_order(evaluations["scenario"])
     for scen in scenarios:
         for meta in metas:
             sub = evaluations[(evaluations["scenario"] == scen) & (evaluations["meta_metric"] == meta)]
@@ -174,9 +183,9 @@ def ranking_summary(rankings: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"mean_rank": g.mean(), "std": g.std(ddof=1)}).sort_values("mean_rank")
 
 
-def rank_then_mean(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_METAS, n_bootstrap: int = 1000,
+def rank_then_mean(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_META_METRICS, n_bootstrap: int = 1000,
                    seed: int = 42) -> pd.DataFrame:
-    """"Rank then mean" bootstrap of Supplementary Fig. 1 (spec 6.4), deterministic given the seed.
+    """"Rank then mean" bootstrap of Supplementary Fig. 1, deterministic given the seed.
 
     One ``numpy.random.default_rng(seed)``; loop meta metric (outer) x scenario (inner). Per setup
     (sorted group keys) the selectors are ranked (1 = best, ties averaged); a (n_setups, n_bootstrap)
@@ -190,11 +199,12 @@ def rank_then_mean(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_MET
     _require(evaluations)
     rng = np.random.default_rng(seed)
     rows = []
-    scenarios = scenario_order(evaluations)
+    scenarios = scenario_order(evaluations["scenario"])
     keys = ["metric", "aggregate", "target"]
     for meta in metas:
         for scen in scenarios:
             sub = evaluations[(evaluations["scenario"] == scen) & (evaluations["meta_metric"] == meta)]
+            sub = sub.assign(score=oriented_scores(sub))
             names = list(dict.fromkeys(sub["selector"]))
             wide = sub.pivot_table(index=keys, columns="selector", values="score", aggfunc="first", sort=True)
             ranks = wide.rank(axis=1, method="average", ascending=False)[names].to_numpy()  # (n_setups, n_sel)
@@ -207,7 +217,7 @@ def rank_then_mean(evaluations: pd.DataFrame, metas: Sequence[str] = RANKING_MET
     return pd.DataFrame(rows)
 
 
-def scenario_similarity(outcomes: Outcomes, scenarios: Sequence[str] = tuple(SCENARIOS),
+def scenario_similarity(outcomes: Outcomes, scenarios: Sequence[str] = PAPER_SCENARIOS,
                         metrics: Sequence[str] = ("BA", "AUROC"), aggregates: Sequence[str] = TRIPLED,
                         targets: Sequence[str] = VAL_TASKS, valid_sources=paper_valid_sources) -> pd.DataFrame:
     """Weighted tau between the outcomes of two scenarios over the valid sources (Supp. Table 3).

@@ -1,21 +1,77 @@
-"""Figures and tables of the development-comparison chapter (sized for a ~780 px content width)."""
+"""The development-comparison chapter: its recipe, figures, tables and conclusions.
+
+:func:`development_chapter` runs :func:`taskfp_lib.paper.development.development_comparison` and
+returns its results tables (``dev_comparison``, ``dev_ensembles``) and figures; the other functions
+draw and tabulate for the book page (figures sized for a ~780 px content width).
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from ..outcomes import SCENARIOS
-from ..plotting import META_LABELS
-from .development import (COLUMNS, METAS, OPTIONS, PAPER_SETTINGS, VARIETY_THRESHOLD, DevelopmentComparison,
-                          best_variant, final_candidates, positions)
+from .development import (COLUMNS, METAS, OPTIONS, PAPER_SETTINGS, SCENARIO_KEYS, VARIETY_THRESHOLD,
+                          DevelopmentComparison, best_variant, development_comparison, final_candidates, positions)
+from .plotting import META_LABELS
+from .results import RecipeResult
 
 WIDTH = 7.8  # inches at 100 dpi: the book's content width
 OPTION_LABELS = {"sum": "sum", "sum_without_gain": "sum without gain", "tau_rank": "tau + rank",
                  "rank_based": "rank-based (mean rank, lower is better)"}
 PAPER_COLOR = "#d62728"
 FAMILY_ORDER = ["KLD", "JS", "L-p", "VDNA", "EMD-AVG", "COS", "LOG", "EXP", "MMD", "FID", "SEMANTIC"]
+
+
+@dataclass
+class DevelopmentChapter(RecipeResult):
+    """:class:`~taskfp_lib.paper.results.RecipeResult` of the chapter, with the comparison it came from."""
+
+    comparison: DevelopmentComparison | None = None
+
+
+def development_chapter(ensembles: bool = True, progress: bool = False) -> DevelopmentChapter:
+    """Repository notebook 1: the development comparison of the 798 distance variants.
+
+    Tables ``dev_comparison`` (one row per variant) and ``dev_ensembles`` (one row per pair and
+    weight, when ``ensembles``); figures ``variety``, ``by_family``, ``hyperparameters``,
+    ``scenario_profile`` and ``ensembles``.
+    """
+    comparison = development_comparison(ensembles=ensembles, progress=progress)
+    table = comparison.table()
+    tables = {"dev_comparison": table}
+    figures = {"variety": lambda: plot_variety(comparison), "by_family": lambda: plot_by_family(table),
+               "hyperparameters": lambda: plot_hyperparameters(table),
+               "scenario_profile": lambda: plot_scenario_profile(scenario_profile(comparison))}
+    if comparison.ensembles is not None:
+        tables["dev_ensembles"] = comparison.ensembles
+        figures["ensembles"] = lambda: plot_ensembles(comparison.ensembles)
+    return DevelopmentChapter(tables, figures, comparison=comparison)
+
+
+def survivors(table: pd.DataFrame) -> pd.DataFrame:
+    """Variants and survivors of the variety filter per family (columns), with the total."""
+    counts = table.groupby("family", sort=False).agg(variants=("variant", "size"), kept=("kept", "sum"))
+    counts = counts.reindex([f for f in FAMILY_ORDER if f in counts.index])
+    counts.loc["all"] = counts.sum()
+    return counts.T
+
+
+def candidates_table(comparison: DevelopmentComparison) -> pd.DataFrame:
+    """:func:`~taskfp_lib.paper.development.final_candidates` by ``sum``, plus the best MMD variant."""
+    final = final_candidates(comparison)
+    mmd = best_variant(comparison, "MMD")
+    final.loc[len(final)] = {"candidate": mmd, "equals": "", "paper_label": "best MMD",
+                             "position": int(comparison.positions.loc[mmd, "sum"]),
+                             "sum": comparison.totals.loc[mmd, "sum"]}
+    return final
+
+
+def top_ensembles(ensembles: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` best ensembles by ``sum`` with their members' ``sum`` and their single-variant position."""
+    return ensembles.sort_values("sum", ascending=False).head(n)[["ensemble", "sum", "sum_a", "sum_b", "position_sum"]]
 
 
 def _style():
@@ -65,13 +121,13 @@ def style_leaderboard(table: pd.DataFrame):
 _LABEL_OFFSETS = dict(zip(PAPER_SETTINGS, [(9, 7), (9, -2), (9, -11)]))
 
 
-def _mark_paper(ax, table: pd.DataFrame, x: str, y: str, positions: dict):
-    """Red stars with labels at the paper's three settings."""
+def _mark_paper(ax, table: pd.DataFrame, x: str, y: str, x_of: dict):
+    """Red stars with labels at the paper's three settings (``x_of``: category -> x position)."""
     for name, label in PAPER_SETTINGS.items():
         row = table[table["variant"] == name]
         if row.empty:
             continue
-        xy = (positions[row[x].iloc[0]], row[y].iloc[0])
+        xy = (x_of[row[x].iloc[0]], row[y].iloc[0])
         ax.scatter(*xy, marker="*", s=160, color=PAPER_COLOR, edgecolor="black", linewidth=0.6, zorder=5)
         ax.annotate(label, xy, xytext=_LABEL_OFFSETS[name], textcoords="offset points", fontsize=7,
                     color=PAPER_COLOR, va="center")
@@ -80,12 +136,12 @@ def _mark_paper(ax, table: pd.DataFrame, x: str, y: str, positions: dict):
 def _strip(ax, table: pd.DataFrame, category: str, order: list, value: str = "sum"):
     """Jittered points of ``value`` per category (x), coloured by family."""
     rng = np.random.default_rng(0)
-    positions = {c: i for i, c in enumerate(order)}
+    x_of = {c: i for i, c in enumerate(order)}
     palette = _family_palette()
     for family, g in table.groupby("family", sort=False):
-        x = g[category].map(positions).to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, len(g))
+        x = g[category].map(x_of).to_numpy(dtype=float) + rng.uniform(-0.3, 0.3, len(g))
         ax.scatter(x, g[value], s=9, alpha=0.7, color=palette.get(family, "grey"), label=family, linewidths=0)
-    _mark_paper(ax, table, category, value, positions)
+    _mark_paper(ax, table, category, value, x_of)
     ax.set_xticks(range(len(order)), order)
     ax.set_xlim(-0.6, len(order) - 0.4)
 
@@ -151,11 +207,11 @@ def plot_scenario_profile(profile: pd.DataFrame) -> plt.Figure:
     sns.heatmap(profile, ax=ax, cmap="viridis", vmin=0, vmax=1, cbar_kws={"label": "relativised mean", "shrink": 0.6})
     if list(profile.columns) != COLUMNS:
         raise ValueError("expected the comparison's 20 columns in order")
-    metas = [META_LABELS[m] for _ in SCENARIOS for m in METAS]
+    metas = [META_LABELS[m] for _ in SCENARIO_KEYS for m in METAS]
     ax.set_xticks(np.arange(len(profile.columns)) + 0.5, metas, rotation=90, fontsize=7)
     ax.set_yticks(np.arange(len(profile)) + 0.5, [f"{n} *" if n in PAPER_SETTINGS else n for n in profile.index],
                   fontsize=7)
-    for i, scen in enumerate(SCENARIOS):
+    for i, scen in enumerate(SCENARIO_KEYS):
         ax.axvline(5 * i, color="white", lw=2)
         ax.text(5 * i + 2.5, -0.4, scen, ha="center", va="bottom", fontsize=8)
     ax.set(xlabel="", ylabel="")
@@ -194,7 +250,7 @@ def conclusions(comparison: DevelopmentComparison) -> str:
         lines.append(f"* **{OPTION_LABELS[option]}**: leader {board['variant'].iloc[0]}; the paper's settings at "
                      f"positions {places} of {len(board)}.")
     kept = comparison.per_scenario.loc[comparison.kept]
-    for scen, key in SCENARIOS.items():
+    for scen, key in SCENARIO_KEYS.items():
         pos = positions(kept[f"sum_{key}"], kept[f"sum_{key}"]).loc[list(PAPER_SETTINGS)]
         lines.append(f"* {scen} alone (sum of its five relativised means): "
                      + ", ".join(f"{PAPER_SETTINGS[v]} {int(p)}" for v, p in pos.items()) + f" of {len(kept)}.")
@@ -209,5 +265,5 @@ def conclusions(comparison: DevelopmentComparison) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["conclusions", "hyperparameter_view", "leaderboard_table", "plot_by_family", "plot_ensembles", "plot_hyperparameters",
+__all__ = ["DevelopmentChapter", "candidates_table", "conclusions", "development_chapter", "survivors", "top_ensembles", "hyperparameter_view", "leaderboard_table", "plot_by_family", "plot_ensembles", "plot_hyperparameters",
            "plot_scenario_profile", "plot_variety", "scenario_profile", "style_leaderboard"]

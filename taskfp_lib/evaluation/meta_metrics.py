@@ -1,19 +1,20 @@
-"""Meta metrics: how good are the sources a task selector suggests for a target (spec 5).
+"""Meta metrics: how good are the sources a task selector suggests for a target.
 
-Every score is oriented so that **higher is better**:
+The paper's Methods, "Validation metrics". Every score is oriented so that **higher is better**
+(the names and directions are the records of :mod:`taskfp_lib.vocabulary`):
 
 * ``percentile`` (the paper's "Percentile"): percentile rank of the selected sources' outcomes among
   all valid sources (average ranks, divided by their number; 1 = the best source).
-* ``regret``: the stored score :math:`1 - \\frac{|o^* - p|}{1 - \\min(o^*, p)}` with the oracle
-  :math:`o^* = \\max_s O_s`; the paper's regret (lower is better) is ``1 - score``
-  (:func:`paper_regret`).
+* ``regret_score``: :math:`1 - \\frac{|o^* - p|}{1 - \\min(o^*, p)}` with the oracle
+  :math:`o^* = \\max_s O_s` (0 when :math:`o^* = p = 1`); the paper's regret (lower is better) is
+  ``1 - regret_score`` (:func:`taskfp_lib.vocabulary.paper_regret`).
 * ``improvement`` (the paper's "Improvement"): :math:`p - b` with the single-task baseline ``b``.
 * ``gain``: :math:`[p > b]`.
 * ``weightedtau``: scipy's weighted Kendall tau between affinities and outcomes over the valid
   sources (budget-independent).
 
-``mode="avg"`` averages the score over the k selected sources; ``mode="best"`` scores only the best
-outcome among them.
+``mode="avg"`` averages the score over the k selected sources (summed in selection order);
+``mode="best"`` scores only the best outcome among them.
 """
 from __future__ import annotations
 
@@ -23,25 +24,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-TOP_METRICS = ("regret", "percentile", "improvement", "gain")
-CORR_METRICS = ("weightedtau",)
-META_METRICS = ("regret", "percentile", "improvement", "gain", "weightedtau")
-#: upstream names of the meta metrics
-UPSTREAM_META_NAMES = {"regret": "regret", "percentile": "rank", "improvement": "delta", "gain": "gain",
-                       "weightedtau": "weightedtau"}
+from ..vocabulary import TOP_META_METRICS
+
 MODES = ("avg", "best")
 # scipy's weightedtau without its generic axis/NaN-policy wrapper (half the cost per call; inputs here
 # are already NaN-free 1-D arrays); the same function and result as ``stats.weightedtau``
 _weightedtau = getattr(stats.weightedtau, "__wrapped__", stats.weightedtau)
-try:  # the compiled kernel that ``stats.weightedtau(x, y)`` (rank=True) calls twice for NaN-free float64 input
-    from scipy.stats._stats import _weightedrankedtau
-except ImportError:  # pragma: no cover - another scipy layout: use the function itself
-    _weightedrankedtau = None
-
-
-def paper_regret(score):
-    """The paper's regret :math:`(\\max O - p)/(1 - p)` (lower is better) from the stored score."""
-    return 1.0 - score
 
 
 def percentile_ranks(outcomes: np.ndarray) -> np.ndarray:
@@ -68,7 +56,7 @@ def _regret_value(oracle, p):
 
 
 def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarray, mode: str = "avg",
-                 metrics: Sequence[str] = TOP_METRICS, ranks: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 metrics: Sequence[str] = TOP_META_METRICS) -> dict[str, np.ndarray]:
     """Top-k meta metrics of many targets at once.
 
     Parameters
@@ -79,9 +67,6 @@ def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarra
         Row indices of the selected sources, best first (-1 = none).
     baseline : ndarray, shape (n_targets,)
     mode : {"avg", "best"}
-    ranks : ndarray, shape (n_sources, n_targets), optional
-        ``percentile_ranks(outcomes)``, when the caller has it already (it does not depend on the
-        selection, so :func:`taskfp_lib.evaluation.evaluate` computes it once for all selectors).
 
     Returns
     -------
@@ -100,7 +85,7 @@ def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarra
     base = np.asarray(baseline, dtype=float)
     out = {}
     if "percentile" in metrics:
-        ranks = percentile_ranks(o) if ranks is None else ranks
+        ranks = percentile_ranks(o)
         r = np.where(mask, ranks[np.where(mask, sel, 0), cols], np.nan)
         out["percentile"] = _reduce(r, mode, n_sel)
     if mode == "best":
@@ -108,7 +93,7 @@ def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarra
             perf = np.where(n_sel > 0, np.nanmax(np.where(mask, perf, -np.inf), axis=0), np.nan)[None, :]
             n_sel = np.minimum(n_sel, 1)
     per_value = {
-        "regret": lambda p: _regret_value(oracle, p),
+        "regret_score": lambda p: _regret_value(oracle, p),
         "improvement": lambda p: p - base,
         "gain": lambda p: np.where(np.isnan(p), np.nan, (p > base).astype(float)),
     }
@@ -152,20 +137,7 @@ def weightedtau_score(affinity, outcomes) -> float:
     if keep.sum() < 2:
         return float("nan")
     with np.errstate(invalid="ignore", divide="ignore"):
-        return _weightedtau_statistic(x[keep], y[keep])
-
-
-def _weightedtau_statistic(x: np.ndarray, y: np.ndarray) -> float:
-    """``stats.weightedtau(x, y).statistic`` for NaN-free float64 1-D arrays of equal size >= 2.
-
-    scipy computes it (rank=True, hyperbolic weigher, additive) as the mean of its compiled kernel
-    applied to (x, y) and (y, x); calling that kernel directly gives the same bits at about 60 % of the
-    cost of the public function (which first re-validates its arguments).
-    """
-    if _weightedrankedtau is None:  # pragma: no cover
-        return float(_weightedtau(x, y).statistic)
-    return float(np.asarray(_weightedrankedtau(x, y, None, None, True)
-                            + _weightedrankedtau(y, x, None, None, True))[()] / 2)
+        return float(_weightedtau(x[keep], y[keep]).statistic)
 
 
 # --- per-target convenience functions (one target, outcomes as a Series) ----------------------------
@@ -186,8 +158,8 @@ def percentile_score(outcomes: pd.Series, selected: Sequence[str], mode: str = "
 
 
 def regret_score(outcomes: pd.Series, selected: Sequence[str], mode: str = "avg") -> float:
-    """Stored regret score ``1 - (max O - p)/(1 - p)`` (higher is better)."""
-    return _single(outcomes, selected, np.nan, mode, "regret")
+    """Regret score ``1 - (max O - p)/(1 - p)`` (higher is better; the paper's regret is 1 - score)."""
+    return _single(outcomes, selected, np.nan, mode, "regret_score")
 
 
 def improvement_score(outcomes: pd.Series, selected: Sequence[str], baseline: float, mode: str = "avg") -> float:

@@ -1,4 +1,4 @@
-"""Top-k source selection (spec 4.3)."""
+"""Top-k source selection: the sources a task selector suggests for a target (Methods, "Task selection")."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -55,7 +55,7 @@ def top_k_indices(affinity: np.ndarray, k: int) -> np.ndarray:
 
 
 def top_k_sources(affinity: pd.Series, candidates: Sequence[str], k: int = 3) -> list[str]:
-    """The ``k`` candidates with the largest affinity (spec 4.3), best first.
+    """The ``k`` candidates with the largest affinity, best first.
 
     Parameters
     ----------

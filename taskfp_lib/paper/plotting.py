@@ -8,12 +8,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .outcomes import SCENARIOS
-from .ranking import RANKING_METAS, scenario_order
+from ..vocabulary import META_METRICS, RANKING_META_METRICS, SCENARIOS, scenario_order
 
-META_LABELS = {"regret": "Regret", "percentile": "Percentile", "improvement": "Improvement", "gain": "Gain",
-               "weightedtau": "Weightedtau"}
-SCENARIO_COLORS = dict(zip(SCENARIOS, sns.color_palette("colorblind", 4)))
+META_LABELS = {name: m.label for name, m in META_METRICS.items()}
+SCENARIO_COLORS = {label: s.colour for label, s in SCENARIOS.items()}
 
 
 def _style():
@@ -35,7 +33,7 @@ def plot_shots(shots: pd.DataFrame) -> plt.Figure:
     ax_a.set_title("a", loc="left", fontweight="bold")
     b = shots[shots["panel"] == "b"]
     axes = [fig.add_subplot(grid[1, i]) for i in range(4)]
-    for ax, scen in zip(axes, [s for s in SCENARIOS if s in set(b["scenario"])]):
+    for ax, scen in zip(axes, scenario_order(b["scenario"])):
         for sel, g in b[b["scenario"] == scen].groupby("selector", sort=False):
             ax.errorbar(g["shots"], g["mean"], yerr=g["std"], marker="o", capsize=3, label=sel)
         ax.axhline(0, color="black", lw=1, ls="--", label="No transfer")
@@ -46,14 +44,14 @@ def plot_shots(shots: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def plot_bootstrap_blobs(ranks: pd.DataFrame, metas: Sequence[str] = RANKING_METAS) -> plt.Figure:
+def plot_bootstrap_blobs(ranks: pd.DataFrame, metas: Sequence[str] = RANKING_META_METRICS) -> plt.Figure:
     """Fig. 5 (grid): one bubble plot per scenario x meta metric.
 
     Bubble area = how often a selector obtained a rank over the bootstraps; black x = mean rank with
     error bar = std rank.
     """
     _style()
-    scenarios = scenario_order(ranks)
+    scenarios = scenario_order(ranks["scenario"])
     fig, axes = plt.subplots(len(scenarios), len(metas), figsize=(4 * len(metas), 3.6 * len(scenarios)),
                              squeeze=False, constrained_layout=True)
     n_sel = ranks["selector"].nunique()
@@ -90,7 +88,7 @@ def plot_ranking_summary(summary: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def plot_rank_then_mean(df: pd.DataFrame, metas: Sequence[str] = RANKING_METAS) -> plt.Figure:
+def plot_rank_then_mean(df: pd.DataFrame, metas: Sequence[str] = RANKING_META_METRICS) -> plt.Figure:
     """Supplementary Fig. 1: per meta metric and scenario, the bootstrap mean rank of each selector."""
     _style()
     fig, axes = plt.subplots(len(metas), 1, figsize=(9, 3 * len(metas)), sharex=True, constrained_layout=True)
@@ -98,7 +96,7 @@ def plot_rank_then_mean(df: pd.DataFrame, metas: Sequence[str] = RANKING_METAS) 
     palette = dict(zip(selectors, sns.color_palette("tab10", len(selectors))))
     for ax, meta in zip(np.atleast_1d(axes), metas):
         sub = df[df["meta_metric"] == meta]
-        scen = scenario_order(sub)
+        scen = scenario_order(sub["scenario"])
         for k, sel in enumerate(selectors):
             g = sub[sub["selector"] == sel].set_index("scenario").loc[scen]
             y = np.arange(len(scen)) + (k - len(selectors) / 2) * 0.08
