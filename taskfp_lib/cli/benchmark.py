@@ -108,7 +108,8 @@ def run(args) -> int:
               "similarity": args.similarity, "transpose": bool(args.transpose),
               "allow_partial": bool(args.allow_partial), "selector_set": args.selector_set,
               "n_bootstrap": int(args.n_bootstrap), "seed": int(args.seed), "random_seed": int(args.random_seed),
-              "random_floor": not args.no_random_floor, "development": not args.no_development, "results_dir": str(out), "write_evaluations": True}
+              "random_floor": not args.no_random_floor, "development": not args.no_development,
+              "results_dir": str(out), "write_evaluations": True}
     executed = out / NOTEBOOK
     _execute(notebook_path(), executed, params, out, args)
     _say(args, f"executed notebook: {executed} ({time.perf_counter() - t0:.1f} s)")

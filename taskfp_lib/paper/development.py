@@ -41,7 +41,8 @@ from ..evaluation.outcomes import Outcomes, load_outcomes
 from ..evaluation.selection import SelectionTieError, top_k_indices
 from ..evaluation.table import evaluate, valid_mask
 from ..tasks import ALL_TASKS, VAL_TASKS, shrunk_name
-from ..vocabulary import CORR_META_METRICS, PAPER_SCENARIOS, SCENARIOS, SINGLE, TOP_META_METRICS
+from ..vocabulary import (BKLD_VARIANTS, CORR_META_METRICS, PAPER_SCENARIOS, SCENARIOS, SELECTORS, SINGLE,
+                          TOP_META_METRICS)
 from .distance_arrays import distance_frame, load_distance_arrays, progress_bar, published_distance_stems
 from .variants import (DEVELOPMENT_FAMILY_COUNTS, N_DEVELOPMENT_VARIANTS, VariantName, development_variants,
                        family_counts, hyperparameters, parse_variant, variant_file_stem)
@@ -57,16 +58,15 @@ OPTION_METAS = {"sum": ("regret_score", "improvement", "weightedtau", "gain", "p
                 "tau_rank": ("weightedtau", "percentile")}
 OPTIONS = (*OPTION_METAS, "rank_based")
 #: the paper's three bKLD settings (seed-paper labels)
-PAPER_SETTINGS = {"KLD-PP:NS-W:TS-100-BINS": "bKLD(small,target)", "KLD-PP:NS-1000-BINS": "bKLD(large,unweighted)",
-                  "KLD-PP:NS-W:SN-1000-BINS": "bKLD(large,source)"}
+PAPER_SETTINGS = {SELECTORS[label].stem: label for label in BKLD_VARIANTS}
 #: the evaluation settings of the comparison (passed to :func:`taskfp_lib.evaluation.evaluate`)
 DEV_EVALUATION = {"aggregates": SINGLE, "corr_metrics": CORR_META_METRICS, "top_metrics": TOP_META_METRICS,
                   "k": 3, "mode": "avg"}
 ENSEMBLE_WEIGHTS = (0.2, 0.4, 0.6, 0.8)
 ENSEMBLE_TOP = 20
 #: ensemble members besides the top variants: published selectors and simple baselines
-ENSEMBLE_EXTRAS = ("FED", "MMD-10000-SAMPLES", "VDNA-PP:NN-1000-BINS", "FID", "EMD-AVG-PP:NN", "KLD-PP:NN",
-                   "COS-PP:NN", "L-1-NORM", "L-2-NORM")
+ENSEMBLE_EXTRAS = (SELECTORS["FED"].stem, "MMD-10000-SAMPLES", SELECTORS["VDNA"].stem, SELECTORS["FID"].stem,
+                   "EMD-AVG-PP:NN", SELECTORS["P2L"].stem, "COS-PP:NN", "L-1-NORM", "L-2-NORM")
 EVALUATION_CHUNK = 100
 
 
@@ -254,7 +254,8 @@ def ensemble_label(a: str, b: str, weight: float) -> str:
     return f"{weight:g}*{a} + {round(1.0 - weight, 12):g}*{b}"
 
 
-def ensemble_members(totals: pd.DataFrame, n_top: int = ENSEMBLE_TOP, extras: Sequence[str] = ENSEMBLE_EXTRAS) -> list[str]:
+def ensemble_members(totals: pd.DataFrame, n_top: int = ENSEMBLE_TOP,
+                     extras: Sequence[str] = ENSEMBLE_EXTRAS) -> list[str]:
     """The ``n_top`` retained variants by ``sum`` (ties by name), then the extra selectors (duplicates dropped)."""
     top = totals["sum"].sort_index().sort_values(ascending=False, kind="stable").index[:n_top]
     return list(dict.fromkeys([*top, *extras]))

@@ -17,12 +17,13 @@ from .development import (COLUMNS, METAS, OPTIONS, PAPER_SETTINGS, SCENARIO_KEYS
                           DevelopmentComparison, best_variant, development_comparison, final_candidates, positions)
 from .plotting import META_LABELS
 from .results import RecipeResult
+from .variants import MANUAL_BASE
 
 WIDTH = 7.8  # inches at 100 dpi: the book's content width
 OPTION_LABELS = {"sum": "sum", "sum_without_gain": "sum without gain", "tau_rank": "tau + rank",
                  "rank_based": "rank-based (mean rank, lower is better)"}
 PAPER_COLOR = "#d62728"
-FAMILY_ORDER = ["KLD", "JS", "L-p", "VDNA", "EMD-AVG", "COS", "LOG", "EXP", "MMD", "FID", "SEMANTIC"]
+FAMILY_ORDER = ["KLD", "JS", "L-p", "VDNA", "EMD-AVG", "COS", "LOG", "EXP", "MMD", "FID", MANUAL_BASE]
 
 
 @dataclass
@@ -265,5 +266,6 @@ def conclusions(comparison: DevelopmentComparison) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["DevelopmentChapter", "candidates_table", "conclusions", "development_chapter", "survivors", "top_ensembles", "hyperparameter_view", "leaderboard_table", "plot_by_family", "plot_ensembles", "plot_hyperparameters",
-           "plot_scenario_profile", "plot_variety", "scenario_profile", "style_leaderboard"]
+__all__ = ["candidates_table", "conclusions", "development_chapter", "DevelopmentChapter", "hyperparameter_view",
+           "leaderboard_table", "plot_by_family", "plot_ensembles", "plot_hyperparameters", "plot_scenario_profile",
+           "plot_variety", "scenario_profile", "style_leaderboard", "survivors", "top_ensembles"]

@@ -20,10 +20,15 @@ import re
 from dataclasses import dataclass, replace
 from typing import Iterable
 
+from ..vocabulary import SELECTORS
+
+#: base of the keyword distance (the Manual selector's file; it has no settings)
+MANUAL_BASE = SELECTORS["Manual"].stem
+
 #: the distance families, with the number of variants each contributes to the development comparison
 DEVELOPMENT_FAMILY_COUNTS: dict[str, int] = {
     "KLD": 476, "L-p": 105, "JS": 52, "MMD": 49, "VDNA": 42, "EXP": 25, "LOG": 25, "EMD-AVG": 14, "COS": 8,
-    "FID": 1, "SEMANTIC": 1,
+    "FID": 1, MANUAL_BASE: 1,
 }
 N_DEVELOPMENT_VARIANTS = sum(DEVELOPMENT_FAMILY_COUNTS.values())  # 798
 #: preprocessing letters: L1 normalisation, softmax, uniform smoothing (with -A:<alpha>)
@@ -39,7 +44,7 @@ BIN_SWEEP_STEMS = frozenset({"KLD-PP:NS", "KLD-PP:NS-W:TS", "KLD-PP:NS-W:SN"})
 #: the resampled MMD files (``-10000-SAMPLES``) stand in for the plain MMD files that were never published
 MMD_SUBSTITUTE_SAMPLES = 10000
 
-_SIMPLE = ("KLD", "JS", "VDNA", "EMD-AVG", "COS", "FID", "FED", "SEMANTIC")
+_SIMPLE = ("KLD", "JS", "VDNA", "EMD-AVG", "COS", "FID", "FED", MANUAL_BASE)
 BASES = _SIMPLE + ("L-NORM", "LOG", "EXP", "MMD", "OPTIMAL")
 _FAMILY = {"L-NORM": "L-p"}
 _NUM = r"(?:0|[1-9]\d*)(?:\.\d+)?"
@@ -312,9 +317,9 @@ def representation(v: VariantName) -> str:
     if v.bins is not None:
         return "binned"
     return {"MMD": "full features", "FID": "mean and covariance", "FED": "Fisher information",
-            "SEMANTIC": "keywords", "OPTIMAL": "measured transfer"}.get(v.base, "averaged")
+            MANUAL_BASE: "keywords", "OPTIMAL": "measured transfer"}.get(v.base, "averaged")
 
 
-__all__ = ["BASES", "DEVELOPMENT_FAMILY_COUNTS", "N_DEVELOPMENT_VARIANTS", "PREPROCESSING", "PROBES", "VariantName",
-           "WEIGHT_BY", "WEIGHT_PREPROCESSING", "development_variants", "family_counts", "hyperparameters",
-           "is_bin_sweep_only", "parse_variant", "representation", "variant_file_stem"]
+__all__ = ["BASES", "DEVELOPMENT_FAMILY_COUNTS", "N_DEVELOPMENT_VARIANTS", "PREPROCESSING", "PROBES", "MANUAL_BASE",
+           "VariantName", "WEIGHT_BY", "WEIGHT_PREPROCESSING", "development_variants", "family_counts",
+           "hyperparameters", "is_bin_sweep_only", "parse_variant", "representation", "variant_file_stem"]
