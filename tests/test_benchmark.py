@@ -534,3 +534,15 @@ def test_intro_names_the_file_and_never_the_worked_example():
     assert "worked example" not in text and "ensemble" not in text.lower()
     example = str(render.intro("Ensemble", "paper", 8, example="ensemble", ensemble_weights={"Manual": 0.5}))
     assert "worked example" in example and "taskfp benchmark my_distance.csv" in example
+
+
+def test_read_distance_refuses_oversized_and_irregular_files(tmp_path, monkeypatch):
+    from taskfp_lib.benchmark import validation
+
+    path = tmp_path / "big.csv"
+    path.write_text("x" * 2000)
+    monkeypatch.setattr(validation, "MAX_CSV_BYTES", 1000)
+    with pytest.raises(bm.DistanceValidationError, match=r"big.csv: 2000 bytes, more than the 1000 bytes"):
+        bm.read_distance(path)
+    with pytest.raises(bm.DistanceValidationError, match="not a regular file"):
+        bm.read_distance(tmp_path)

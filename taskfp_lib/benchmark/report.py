@@ -48,8 +48,10 @@ def check_measure_name(name, selector_set: str = "paper") -> str:
     if len(name) > MAX_TASK_NAME_CHARS or not name.isprintable():
         raise ValueError(f"measure name {terminal_text(name)[:60]!r} must be at most {MAX_TASK_NAME_CHARS} printable "
                          f"characters")
-    if name in SELECTOR_SETS[selector_set] or name == CHANCE_LABEL:
+    if name in SELECTOR_SETS[selector_set]:
         raise ValueError(f"name {name!r} is a selector of the {selector_set!r} set; choose another name")
+    if name == CHANCE_LABEL:
+        raise ValueError(f"name {name!r} labels the chance rows of the report; choose another name")
     return name
 
 

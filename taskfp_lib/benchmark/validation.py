@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -29,6 +30,8 @@ from .direction import SIMILARITY_FLAG, similarity_evidence, similarity_message
 DISTANCE_FLAG = "--distance"
 TRANSPOSE_FLAG = "--transpose"
 PARTIAL_FLAG = "--allow-partial"
+#: largest distance CSV read (bytes); a 71 x 127 matrix at full float precision is about 200 kB
+MAX_CSV_BYTES = 16 << 20
 
 
 class DistanceValidationError(ValueError):
@@ -334,7 +337,14 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
 
 
 def read_distance(path, **kwargs) -> pd.DataFrame:
-    """Read a distance CSV (published layout, bounded read) and :func:`validate_distance` it."""
+    """Read a distance CSV (published layout; a regular file of at most :data:`MAX_CSV_BYTES`) and
+    :func:`validate_distance` it."""
+    path = Path(path)
+    if not path.is_file():
+        raise DistanceValidationError(f"{path}: no such file (or not a regular file)")
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise DistanceValidationError(f"{path}: {path.stat().st_size} bytes, more than the {MAX_CSV_BYTES} bytes a "
+                                      f"distance CSV may have (the published 71 x 127 matrices have about 200 kB)")
     try:
         df = read_distance_csv(path)
     except ValueError as err:
