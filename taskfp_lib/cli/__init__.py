@@ -10,7 +10,7 @@ import importlib
 import sys
 
 #: modules of this package that contribute sub-commands, in help order
-SUBCOMMAND_MODULES = ("data", "fingerprint", "cloud", "benchmark", "transfer")
+SUBCOMMAND_MODULES = ("data", "fingerprint", "cloud", "benchmark", "transfer", "federated")
 
 
 def build_parser() -> argparse.ArgumentParser:
