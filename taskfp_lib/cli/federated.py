@@ -71,13 +71,15 @@ def _pretrain(args) -> int:
     return 0
 
 
-def _initial(path):
+def _initial(path, cfg):
+    """The initial encoder, checked against the model options before anything starts."""
+    from taskfp_lib.federated.apps import check_initial_model
     from taskfp_lib.federated.weights import load_checkpoint
 
     state, meta = load_checkpoint(path)
     if meta.get("format") != MIM_FORMAT:
         raise ValueError(f"{path}: not a MIM encoder written by taskfp federated pretrain")
-    return state
+    return check_initial_model(state, cfg)
 
 
 def _print_run(run_dir) -> None:
@@ -95,7 +97,8 @@ def _print_run(run_dir) -> None:
 def _simulate(args) -> int:
     from taskfp_lib.federated.engines import run_simulation_engine
 
-    run_simulation_engine(args.tasks, _config(args), args.run_dir, _initial(args.initial), num_cpus=args.cpus,
+    cfg = _config(args)
+    run_simulation_engine(args.tasks, cfg, args.run_dir, _initial(args.initial, cfg), num_cpus=args.cpus,
                           quiet=args.quiet)
     _print_run(args.run_dir)
     return 0
@@ -104,8 +107,9 @@ def _simulate(args) -> int:
 def _server(args) -> int:
     from taskfp_lib.federated.deploy import run_server
 
-    _initial(args.initial)
-    run_server(_config(args), args.run_dir, args.initial, host=args.host, port=args.port, timeout=args.timeout)
+    cfg = _config(args)
+    _initial(args.initial, cfg)
+    run_server(cfg, args.run_dir, args.initial, host=args.host, port=args.port, timeout=args.timeout)
     _print_run(args.run_dir)
     return 0
 
@@ -128,7 +132,7 @@ def _local(args) -> int:
         initial = Path(args.run_dir) / "mim_encoder.safetensors"
         if not initial.is_file():
             pretrain_to_file(tasks, cfg, initial, progress=not args.quiet)
-    _initial(initial)
+    _initial(initial, cfg)
     run_local(tasks, cfg, args.run_dir, initial, timeout=args.timeout)
     _print_run(args.run_dir)
     return 0

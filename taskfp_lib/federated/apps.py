@@ -102,7 +102,9 @@ def _finetune_reply(msg: Message, run_cfg: FedConfig, data: ClientData):
     base, head = from_record(msg.content[BASE]), from_record(msg.content[HEAD])
     expected = (data.num_classes, run_cfg.embed_dim)
     if set(head) != {"weight", "bias"} or head["weight"].shape != expected or head["bias"].shape != expected[:1]:
-        raise ValueError(f"client {data.name}: received a head that does not fit {data.num_classes} classes")
+        shape = tuple(head["weight"].shape) if "weight" in head else None
+        raise ValueError(f"client {data.name}: received a head of shape {shape}, expected {expected} "
+                         f"({data.num_classes} classes, {run_cfg.embed_dim} features)")
     seed = int(msg.content[CONFIG]["seed"])
     return finetune(base, head, data.x_train, data.y_train, data.x_test, data.y_test, run_cfg, seed)
 

@@ -16,8 +16,10 @@ Across institutions the same commands run on different machines (TLS certificate
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -229,9 +231,27 @@ def run_server(cfg: FedConfig, run_dir: str | os.PathLike, initial_model: str | 
             raise RuntimeError(f"the federation did not finish within {timeout:g} s; see {work / 'superlink.log'}"
                                ) from None
     if not (run_dir / "summary.json").is_file():
-        raise RuntimeError(f"the federation did not complete (flwr run exit code {code}); see "
-                           f"{work / 'superlink.log'}")
+        reason = _last_error(work / "flwr_run.log", _SERVERAPP_ERROR) or f"flwr run exit code {code}"
+        raise RuntimeError(f"the federation did not complete ({reason}); see {work / 'flwr_run.log'}")
     return read_summary(run_dir)
+
+
+_SERVERAPP_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception): .+)$")
+_CLI_ERROR = re.compile(r"^taskfp federated: error: (.+)$")
+
+
+def _last_error(log: Path, pattern: re.Pattern) -> str | None:
+    """The last line of a log (ANSI colours removed, last 1 MB) that matches ``pattern`` (group 1)."""
+    if not log.is_file():
+        return None
+    with open(log, "rb") as fh:
+        fh.seek(max(0, log.stat().st_size - (1 << 20)))
+        text = fh.read().decode("utf-8", "replace")
+    found = None
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", text).splitlines():
+        if m := pattern.match(line.strip()):
+            found = m.group(1)
+    return found
 
 
 def run_client(superlink: str, task_dir: str | os.PathLike, port: int = 0,
@@ -287,7 +307,7 @@ def run_local(task_dirs: Sequence[str | os.PathLike], cfg: FedConfig, run_dir: s
 
     Every role is a ``taskfp federated ...`` process in its own session; all of them (and what
     they started) are stopped when the server finishes, fails or ``timeout`` passes. Logs are in
-    ``run_dir/logs``.
+    ``run_dir/logs``, the process groups started in ``run_dir/logs/processes.json``.
     """
     from .runstate import read_summary
 
@@ -306,10 +326,13 @@ def run_local(task_dirs: Sequence[str | os.PathLike], cfg: FedConfig, run_dir: s
         for i, task in enumerate(task_dirs):
             group.start(cli + ["client", "--superlink", f"127.0.0.1:{port}", "--task-dir", str(Path(task).resolve())],
                         logs / f"client_{i}.log", env, new_session=True)
+        (logs / "processes.json").write_text(json.dumps({"superlink_port": port, "process_groups": [
+            p.pid for p, _ in group.procs]}) + "\n", encoding="utf-8")
         try:
             code = server.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise RuntimeError(f"the local federation did not finish within {timeout:g} s; see {logs}") from None
     if code != 0:
-        raise RuntimeError(f"the server exited with code {code}; see {logs / 'server.log'}")
+        reason = _last_error(logs / "server.log", _CLI_ERROR) or f"exit code {code}"
+        raise RuntimeError(f"the server failed: {reason}; see {logs / 'server.log'}")
     return read_summary(run_dir)
