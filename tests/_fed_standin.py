@@ -1,4 +1,4 @@
-"""A small stand-in for the bundled medical demo tasks (tests only): synthetic PNG tasks with distinct domains.
+"""Tests only: synthetic PNG tasks with distinct domains (small and fast), and a Flower task identity.
 
 Each task is ``<root>/<task>/<class>/<i>.png``. Domains differ in colour, background texture and noise;
 classes differ in where a bright blob sits (left/right, or top/bottom for a third class).
@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 DOMAINS = {
@@ -45,3 +46,14 @@ def build_standin_tasks(root, seed=0, size=32, per_class=24, domains=None, class
                 Image.fromarray(_image(rng, size, c, k, DOMAINS[name])).save(d / f"{j:03d}.png")
         out[name] = root / name
     return out
+
+
+@pytest.fixture()
+def flower_identity():
+    """Flower builds messages only inside a task (run and node ids); the tests play one."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    old = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
+    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 0
+    yield
+    TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = old

@@ -13,6 +13,7 @@ from taskfp_lib.federated.weights import (BadUpdateError, CheckpointError, aggre
 flwr_app = pytest.importorskip("flwr.app")
 from flwr.app import Array, ArrayRecord, Error, Message, MetricRecord, RecordDict  # noqa: E402
 
+from _fed_standin import flower_identity  # noqa: E402,F401 (fixture)
 from taskfp_lib.federated import runstate  # noqa: E402
 from taskfp_lib.federated.strategy import StageError, StageWiseStrategy, stage_order  # noqa: E402
 
@@ -123,17 +124,6 @@ def test_cycle_selection_visits_every_client_equally():
 
 
 # ------------------------------------------------------------------------------------------ strategy
-@pytest.fixture()
-def flower_identity():
-    """Messages can only be built inside a Flower task; the in-memory grid plays one."""
-    from flwr.supercore.task_identity import TaskIdentity
-
-    old = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 0
-    yield
-    TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = old
-
-
 class ScriptedGrid:
     """An in-memory Flower grid: node i is task ``t<i>`` (classes 2 + i % 3, 10 * (i + 1) samples).
 

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("flwr.simulation")
 
-from _fed_standin import build_standin_tasks  # noqa: E402
+from _fed_standin import build_standin_tasks, flower_identity  # noqa: E402,F401 (fixture)
 
 from taskfp_lib.federated.config import FedConfig  # noqa: E402
 from taskfp_lib.federated.data import load_client, load_pool, to_tensor  # noqa: E402
@@ -20,7 +20,7 @@ from taskfp_lib.federated.runstate import final_model, read_stages, read_summary
 
 #: small, fast settings shared by every test of this file
 CFG = FedConfig(image_size=32, patch_size=8, embed_dim=32, depth=1, num_heads=2, mim_epochs=3, ft_epochs=2,
-                stages=2, clients_per_stage=2, evaluate=False)
+                stages=2, clients_per_stage=2, evaluate=False, pool_fraction=0.25)
 #: simulation and deployment give the same base model to this tolerance (measured: bitwise equal)
 ENGINE_ATOL = 1e-6
 
@@ -35,16 +35,6 @@ def tasks(tmp_path_factory):
 @pytest.fixture(scope="module")
 def initial(tasks):
     return encoder_state(pretrain_mim(to_tensor(load_pool(tasks, CFG)), CFG, seed=0)[0])
-
-
-@pytest.fixture()
-def flower_identity():
-    from flwr.supercore.task_identity import TaskIdentity
-
-    old = (TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id)
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = 1, 1, 0
-    yield
-    TaskIdentity._task_id, TaskIdentity._run_id, TaskIdentity._node_id = old
 
 
 def test_mim_loss_goes_down_and_is_seeded(tasks):
@@ -198,7 +188,8 @@ def test_cli_pretrains_reports_and_refuses_bad_options(tasks, tmp_path, capsys):
 
     out = tmp_path / "mim.safetensors"
     args = ["federated", "pretrain", "--tasks", *tasks, "--out", str(out), "--quiet", "-o", "patch_size=8",
-            "-o", "embed_dim=32", "-o", "depth=1", "-o", "num_heads=2", "-o", "mim_epochs=2"]
+            "-o", "embed_dim=32", "-o", "depth=1", "-o", "num_heads=2", "-o", "mim_epochs=2",
+            "-o", "pool_fraction=0.25"]
     assert main(args) == 0
     assert "encoder written to" in capsys.readouterr().out and out.is_file()
     assert main(["federated", "pretrain", "--tasks", *tasks, "--out", str(out), "-o", "depth"]) == 1

@@ -52,21 +52,27 @@ def _config(args):
     return FedConfig.from_dict(values)
 
 
-def pretrain_to_file(task_dirs, cfg, out, progress: bool = True) -> list[float]:
-    """MIM-pretrain on the tasks' pool splits and save the encoder (safetensors + config); returns losses."""
-    from taskfp_lib.federated.data import load_pool, to_tensor
+def pretrain_to_file(task_dirs, cfg, out, pool_dirs=(), progress: bool = True) -> list[float]:
+    """MIM-pretrain on the tasks' pool splits plus whole ``pool_dirs`` and save the encoder; returns losses."""
+    import numpy as np
+
+    from taskfp_lib.federated.data import load_pool, load_unlabelled, to_tensor
     from taskfp_lib.federated.mim import encoder_state, pretrain_mim
     from taskfp_lib.federated.weights import save_checkpoint
 
-    encoder, losses = pretrain_mim(to_tensor(load_pool(task_dirs, cfg)), cfg, seed=cfg.seed, progress=progress)
-    save_checkpoint(out, encoder_state(encoder), {"format": MIM_FORMAT, "config": cfg.to_dict(),
-                                                  "losses": losses, "tasks": [Path(t).name for t in task_dirs]})
+    parts = [load_pool(task_dirs, cfg)] if task_dirs and cfg.pool_fraction > 0 else []
+    parts += [load_unlabelled(pool_dirs, cfg.image_size)] if pool_dirs else []
+    if not parts:
+        raise ValueError("no MIM pool: give --pool folders, or --tasks with -o pool_fraction > 0")
+    encoder, losses = pretrain_mim(to_tensor(np.concatenate(parts)), cfg, seed=cfg.seed, progress=progress)
+    save_checkpoint(out, encoder_state(encoder), {"format": MIM_FORMAT, "config": cfg.to_dict(), "losses": losses,
+                                                  "pool": [str(p) for p in list(task_dirs) + list(pool_dirs)]})
     return losses
 
 
 def _pretrain(args) -> int:
     cfg = _config(args)
-    losses = pretrain_to_file(args.tasks, cfg, args.out, progress=not args.quiet)
+    losses = pretrain_to_file(args.tasks, cfg, args.out, args.pool, progress=not args.quiet)
     print(f"MIM loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs; encoder written to {args.out}")
     return 0
 
@@ -131,7 +137,7 @@ def _local(args) -> int:
     if initial is None:
         initial = Path(args.run_dir) / "mim_encoder.safetensors"
         if not initial.is_file():
-            pretrain_to_file(tasks, cfg, initial, progress=not args.quiet)
+            pretrain_to_file(tasks, cfg, initial, args.pool, progress=not args.quiet)
     _initial(initial, cfg)
     run_local(tasks, cfg, args.run_dir, initial, timeout=args.timeout)
     _print_run(args.run_dir)
@@ -150,7 +156,8 @@ def register(sub) -> None:
                                         "deployment engine's server and client processes.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = actions.add_parser("pretrain", help="SimMIM pretraining of the initial encoder")
-    p.add_argument("--tasks", nargs="+", required=True, help="task folders (their pool splits are used)")
+    p.add_argument("--tasks", nargs="+", default=[], help="task folders (their pool splits, -o pool_fraction)")
+    p.add_argument("--pool", nargs="+", default=[], help="folders of unlabelled images (<folder>/<class>/<files>)")
     p.add_argument("--out", required=True, help="output .safetensors")
     p.set_defaults(func=_pretrain)
     s = actions.add_parser("simulate", help="run the federation in one process (simulation engine)")
@@ -167,6 +174,7 @@ def register(sub) -> None:
     loc = actions.add_parser("local", help="server + N client processes on loopback")
     loc.add_argument("--tasks", nargs="+", required=True, help="task folders, one client each")
     loc.add_argument("--clients", type=int, help="use the first N task folders")
+    loc.add_argument("--pool", nargs="+", default=[], help="MIM pool folders (when --initial is not given)")
     st = actions.add_parser("status", help="per-stage accuracy of a run directory")
     st.add_argument("run_dir")
     st.set_defaults(func=_status)

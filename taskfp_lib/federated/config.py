@@ -80,7 +80,7 @@ class FedConfig:
     evaluate: bool = True
     seed: int = 0
     test_fraction: float = 0.25
-    pool_fraction: float = 0.25
+    pool_fraction: float = 0.0
     split_seed: int = 0
     min_nodes: int = 0
     timeout: float = 600.0

@@ -1,12 +1,13 @@
 """Client tasks on disk -> in-memory arrays, the per-site split, and the server's MIM pool.
 
-A task is a folder ``<task>/<class>/<files>`` (PNG, JPEG, and DICOM / NIfTI through
-:mod:`taskfp_lib.imaging` when present). Every task is split once, class-stratified and seeded,
-into three disjoint parts:
+A task is a folder ``<task>/<class>/<files>`` read through :mod:`taskfp_lib.imaging` (PNG/JPEG,
+DICOM, NIfTI slices; default intensity preset), every item resized bilinearly to
+``image_size``. Every task is split once, class-stratified and seeded, into disjoint parts:
 
 * ``test``: the client's held-out evaluation split (``test_fraction``);
-* ``pool``: images the demonstration gives to the server's *unlabelled* MIM pool
-  (``pool_fraction``; in a real deployment the pool is the server's own public data);
+* ``pool``: items given to the server's *unlabelled* MIM pool (``pool_fraction``; 0 when the
+  server has its own pool, e.g. the demo tasks' source-disjoint ``pool/`` folders, which
+  :func:`load_unlabelled` reads);
 * ``train``: the rest, the client's private fine-tuning data.
 
 So the MIM pool never contains an image of any client's evaluation split (tested).
@@ -23,13 +24,11 @@ import numpy as np
 
 from .config import FedConfig
 
-__all__ = ["ClientData", "site_split", "scan_task_files", "load_task_images", "load_client", "load_pool",
+__all__ = ["ClientData", "site_split", "load_task_images", "load_client", "load_pool", "load_unlabelled",
            "to_tensor"]
 
 _MEAN = np.asarray((0.485, 0.456, 0.406), dtype=np.float32)
 _STD = np.asarray((0.229, 0.224, 0.225), dtype=np.float32)
-#: upper bound on the files of one task (hostile input: bounded reads)
-MAX_FILES = 100_000
 
 
 @dataclass(frozen=True)
@@ -79,55 +78,28 @@ def site_split(labels: np.ndarray, test_fraction: float, pool_fraction: float, s
     return {k: np.sort(np.concatenate(v)).astype(np.int64) for k, v in parts.items()}
 
 
-def scan_task_files(root: str | os.PathLike) -> tuple[tuple[str, ...], list[Path], np.ndarray]:
-    """Classes (sorted sub-folder names), files (sorted per class, any depth) and labels of a task."""
-    root = Path(root)
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: task folder not found")
-    classes = tuple(sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")))
-    if len(classes) < 2:
-        raise ValueError(f"{root}: a task needs at least two class folders, found {list(classes)}")
-    files: list[Path] = []
-    labels: list[int] = []
-    for label, cls in enumerate(classes):
-        found = sorted(p for p in (root / cls).rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not found:
-            raise ValueError(f"{root / cls}: class folder is empty")
-        files += found
-        labels += [label] * len(found)
-        if len(files) > MAX_FILES:
-            raise ValueError(f"{root}: more than {MAX_FILES} files")
-    return classes, files, np.asarray(labels, dtype=np.int64)
-
-
-def _reader():
-    """``taskfp_lib.imaging.load_image`` when that package is present, else the PNG/JPEG reader."""
-    try:
-        from ..imaging import load_image
-    except ImportError:
-        from ..fingerprints.images import read_image
-
-        return read_image
-    return load_image
-
-
-def _resized_rgb(path: Path, size: int, read) -> np.ndarray:
+def _resized_rgb(image: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
-    from ..fingerprints.images import to_rgb_uint8
-
-    rgb = to_rgb_uint8(read(path), name=str(path))
-    if rgb.shape[:2] != (size, size):
-        rgb = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR), dtype=np.uint8)
-    return rgb
+    if image.shape[:2] != (size, size):
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR), dtype=np.uint8)
+    return image
 
 
-def load_task_images(root: str | os.PathLike, image_size: int) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """Read a whole task: classes, images (n, S, S, 3) uint8 resized bilinearly, labels (n,)."""
-    classes, files, labels = scan_task_files(root)
-    read = _reader()
-    images = np.stack([_resized_rgb(p, int(image_size), read) for p in files])
-    return classes, images, labels
+def load_task_images(root: str | os.PathLike, image_size: int,
+                     min_classes: int = 2) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Read a whole task: classes, images (n, S, S, 3) uint8 resized bilinearly, labels (n,).
+
+    Raises
+    ------
+    taskfp_lib.imaging.ImagingError
+        One line naming the folder or file (missing, unreadable, too few classes, over the limits).
+    """
+    from ..imaging import scan_task_folder
+
+    scan = scan_task_folder(root, min_classes=min_classes)
+    images = np.stack([_resized_rgb(scan.load(i), int(image_size)) for i in range(len(scan))])
+    return tuple(scan.classes), images, scan.labels
 
 
 @functools.lru_cache(maxsize=64)
@@ -153,9 +125,19 @@ def load_pool(roots: Sequence[str | os.PathLike], cfg: FedConfig) -> np.ndarray:
         _, images, _, parts = _load_split(str(Path(root).resolve()), cfg.image_size, cfg.test_fraction,
                                           cfg.pool_fraction, cfg.split_seed)
         chunks.append(images[parts["pool"]])
-    pool = np.concatenate(chunks) if chunks else np.empty((0, cfg.image_size, cfg.image_size, 3), np.uint8)
+    return _stacked(chunks, cfg.image_size, "the MIM pool is empty (pool_fraction = 0 or no tasks)")
+
+
+def load_unlabelled(roots: Sequence[str | os.PathLike], image_size: int) -> np.ndarray:
+    """All images of the given folders (``<folder>/<class>/<files>``, labels ignored), stacked."""
+    chunks = [load_task_images(root, image_size, min_classes=1)[1] for root in roots]
+    return _stacked(chunks, image_size, "the unlabelled pool is empty (no folders)")
+
+
+def _stacked(chunks: list[np.ndarray], image_size: int, empty: str) -> np.ndarray:
+    pool = np.concatenate(chunks) if chunks else np.empty((0, image_size, image_size, 3), np.uint8)
     if len(pool) == 0:
-        raise ValueError("the MIM pool is empty (pool_fraction = 0 or no tasks)")
+        raise ValueError(empty)
     return pool
 
 

@@ -271,10 +271,10 @@ def run_client(superlink: str, task_dir: str | os.PathLike, port: int = 0,
     """
     import tempfile
 
-    from .data import scan_task_files
+    from ..imaging import scan_task_folder
 
     task_dir = Path(task_dir).resolve()
-    scan_task_files(task_dir)
+    scan_task_folder(task_dir, min_classes=2)
     if "'" in str(task_dir):
         raise ValueError(f"{task_dir}: a task folder path must not contain a single quote")
     with contextlib.ExitStack() as stack:
@@ -319,9 +319,9 @@ def run_local(task_dirs: Sequence[str | os.PathLike], cfg: FedConfig, run_dir: s
     env = flower_env()
     cfg = cfg.replace(min_nodes=cfg.min_nodes or len(task_dirs))
     with _terminate_on_sigterm(), ProcessGroup() as group:
-        server = group.start(cli + ["server", "--run-dir", str(run_dir), "--initial", str(Path(initial_model).resolve()),
-                                    "--port", str(port), "--timeout", str(timeout)] + _option_args(cfg),
-                             logs / "server.log", env, new_session=True)
+        server_args = ["server", "--run-dir", str(run_dir), "--initial", str(Path(initial_model).resolve()),
+                       "--port", str(port), "--timeout", str(timeout)] + _option_args(cfg)
+        server = group.start(cli + server_args, logs / "server.log", env, new_session=True)
         _wait_port("127.0.0.1", port, 90.0, server)
         for i, task in enumerate(task_dirs):
             group.start(cli + ["client", "--superlink", f"127.0.0.1:{port}", "--task-dir", str(Path(task).resolve())],

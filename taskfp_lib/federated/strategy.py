@@ -37,7 +37,8 @@ from .config import FedConfig
 from .weights import BadUpdateError, aggregate, from_record, init_head, to_record, validate_update
 from . import runstate
 
-__all__ = ["ClientInfo", "StageError", "StageWiseStrategy", "stage_order", "task_key"]
+__all__ = ["ClientInfo", "StageError", "StageWiseStrategy", "stage_order", "task_key", "finetune_seed",
+           "stage_head"]
 
 LOG = logging.getLogger("taskfp.federated")
 #: record names of the messages (the client app uses the same)
@@ -72,6 +73,17 @@ class Accepted:
 def task_key(task: str) -> int:
     """A stable integer for a task name (CRC-32), used in seeds so they do not depend on node ids."""
     return zlib.crc32(task.encode("utf-8"))
+
+
+def finetune_seed(seed: int, stage: int, task: str) -> int:
+    """Seed of a client's fine-tuning in ``stage`` (0: every evaluation), from sha256(seed:stage:task)."""
+    digest = hashlib.sha256(f"{int(seed)}:{int(stage)}:{task}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def stage_head(cfg: FedConfig, task: str, num_classes: int, stage: int) -> dict[str, np.ndarray]:
+    """The head the server sends ``task`` in ``stage`` (0: the stage-independent evaluation head)."""
+    return init_head(cfg.embed_dim, num_classes, [cfg.seed, task_key(task), int(stage)])
 
 
 def stage_order(tasks: Iterable[str], stage: int, cfg: FedConfig) -> list[str]:
@@ -136,8 +148,9 @@ class StageWiseStrategy(Strategy):
             return []
         messages = []
         for task, info in sorted(self._by_task().items()):
-            head = init_head(self.cfg.embed_dim, info.num_classes, [self.cfg.seed, task_key(task), 0])
-            cfg_rec = ConfigRecord({"stage": server_round, "seed": self._seed(0, task), "task": task})
+            head = stage_head(self.cfg, task, info.num_classes, 0)
+            cfg_rec = ConfigRecord({"stage": server_round, "seed": finetune_seed(self.cfg.seed, 0, task),
+                                    "task": task})
             content = RecordDict({BASE: arrays, HEAD: to_record(head), CONFIG: cfg_rec})
             messages.append(Message(content=content, dst_node_id=info.node_id, message_type=MessageType.EVALUATE))
         return messages
@@ -237,17 +250,13 @@ class StageWiseStrategy(Strategy):
     def _by_task(self) -> dict[str, ClientInfo]:
         return {c.task: c for c in self.clients.values()}
 
-    def _seed(self, stage: int, task: str) -> int:
-        digest = hashlib.sha256(f"{self.cfg.seed}:{stage}:{task}".encode()).digest()
-        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
     def _train_messages(self, stage: int, arrays: ArrayRecord, tasks: list[str]) -> list[Message]:
         by_task = self._by_task()
         messages = []
         for task in tasks:
             info = by_task[task]
-            head = init_head(self.cfg.embed_dim, info.num_classes, [self.cfg.seed, task_key(task), stage])
-            cfg_rec = ConfigRecord({"stage": stage, "seed": self._seed(stage, task), "task": task})
+            head = stage_head(self.cfg, task, info.num_classes, stage)
+            cfg_rec = ConfigRecord({"stage": stage, "seed": finetune_seed(self.cfg.seed, stage, task), "task": task})
             content = RecordDict({BASE: arrays, HEAD: to_record(head), CONFIG: cfg_rec})
             messages.append(Message(content=content, dst_node_id=info.node_id, message_type=MessageType.TRAIN))
         return messages
