@@ -198,3 +198,34 @@ def test_cli_pretrains_reports_and_refuses_bad_options(tasks, tmp_path, capsys):
                  "--initial", str(out)]) == 1
     err = capsys.readouterr().err
     assert "initial model" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_killed_simulation_continues_at_the_stage_it_reached(tasks, initial, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from taskfp_lib.federated.weights import save_checkpoint
+
+    save_checkpoint(tmp_path / "mim.safetensors", initial, {"format": "taskfp-mim-encoder"})
+    opts = [a for k, v in CFG.replace(stages=3).to_dict().items() for a in ("-o", f"{k}={v}")]
+    argv = [sys.executable, "-m", "taskfp_lib.cli", "federated", "simulate", "--tasks", *tasks, "--initial",
+            str(tmp_path / "mim.safetensors"), "--run-dir", str(tmp_path / "run"), "--cpus", "2", "--quiet", *opts]
+    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "run" / "stage_001.safetensors").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before stage 1"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and the Ray processes it started
+        proc.wait()
+    assert not (tmp_path / "run" / "summary.json").exists()
+    kept = (tmp_path / "run" / "stage_001.safetensors").stat().st_mtime_ns
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert read_summary(tmp_path / "run")["completed_stages"] == 3
+    assert (tmp_path / "run" / "stage_001.safetensors").stat().st_mtime_ns == kept
+    assert [m["stage"] for m in read_stages(tmp_path / "run")] == [0, 1, 2, 3]

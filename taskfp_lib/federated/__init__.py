@@ -15,7 +15,7 @@ encoders into the next base model.
 * :mod:`.apps`: the Flower ``ServerApp`` and ``ClientApp``.
 * :mod:`.engines`: the simulation engine; :mod:`.deploy`: the deployment engine (processes).
 * :mod:`.compare`: the same client tasks through task fingerprinting (MIM encoder as probe).
-* :mod:`.recipe`: the book chapter's experiment.
+* :mod:`.recipe`: the book chapter's experiment; :mod:`.plots`: its figures.
 
 Heavy dependencies (torch, flwr) are imported on first use of a name of this package.
 """
@@ -35,6 +35,8 @@ _EXPORTS = {
     "make_server_app": "apps", "make_client_app": "apps",
     "run_simulation_engine": "engines",
     "run_server": "deploy", "run_client": "deploy", "run_local": "deploy",
+    "MIMProbe": "compare", "fingerprint_clients": "compare", "select_sources": "compare",
+    "meduniverse_chapter": "recipe", "CHAPTER_CONFIG": "recipe",
 }
 __all__ = sorted(_EXPORTS)
 

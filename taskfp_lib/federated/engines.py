@@ -22,15 +22,17 @@ __all__ = ["run_simulation_engine"]
 
 @contextlib.contextmanager
 def _quiet_flower(quiet: bool) -> Iterator[None]:
-    """Silence Flower's INFO logs and its deprecation notice while running (``quiet``)."""
-    logger = logging.getLogger("flwr")
-    level = logger.level
+    """Silence Flower's INFO logs, its deprecation notice and Ray's start-up notes while running (``quiet``)."""
+    loggers = [logging.getLogger("flwr"), logging.getLogger("ray")]
+    levels = [lg.level for lg in loggers]
     if quiet:
-        logger.setLevel(logging.ERROR)
+        for lg in loggers:
+            lg.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def run_simulation_engine(task_dirs: Sequence[str | os.PathLike], cfg: FedConfig, run_dir: str | os.PathLike,
@@ -62,7 +64,39 @@ def run_simulation_engine(task_dirs: Sequence[str | os.PathLike], cfg: FedConfig
     backend = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False, "log_to_driver": not quiet}}
     dirs = [str(Path(d).resolve()) for d in task_dirs]
-    with _quiet_flower(quiet):
-        run_simulation(make_server_app(cfg, run_dir, initial), make_client_app(cfg, dirs, tamper),
-                       num_supernodes=len(dirs), backend_config=backend)
+    before = _ray_workers()
+    try:
+        with _quiet_flower(quiet):
+            run_simulation(make_server_app(cfg, run_dir, initial), make_client_app(cfg, dirs, tamper),
+                           num_supernodes=len(dirs), backend_config=backend)
+    finally:
+        _stop_leftover_workers(before)
     return Path(run_dir)
+
+
+def _ray_workers() -> set[int]:
+    """Ray worker processes (``ray::...``) in this process group, read from /proc (empty elsewhere)."""
+    pids: set[int] = set()
+    if not os.path.isdir("/proc"):
+        return pids
+    group = os.getpgrp()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                name = fh.read(64)
+            if name.startswith(b"ray::") and os.getpgid(int(entry)) == group:
+                pids.add(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def _stop_leftover_workers(before: set[int]) -> None:
+    """Kill the Ray workers this run started that outlived ``ray.shutdown`` (seen as orphans holding ~1 GB)."""
+    import signal
+
+    for pid in _ray_workers() - before:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)

@@ -41,7 +41,6 @@ def plot_protocol(ax=None):
     _arrow(ax, (0.18, 0.32), (0.40, 0.13), "(3) encoder only\n(head stays)", "#2e7d32", (-0.10, 0.0))
     _arrow(ax, (0.50, 0.32), (0.50, 0.15), "(3) encoder", "#2e7d32", (0.07, 0.0))
     _arrow(ax, (0.62, 0.08), (0.80, 0.33), "(4) stage s+1", "#b35900", (0.08, -0.02))
-    _arrow(ax, (0.70, 0.92), (0.62, 0.90), "", "0.6")
     ax.text(0.86, 0.86, "(1) MIM pretraining\n(5) each stage: every client\nfine-tunes the base model\n"
             "and reports held-out accuracy", fontsize=7, ha="center", va="center", transform=ax.transAxes)
     return ax
@@ -64,7 +63,7 @@ def plot_stage_gains(stages: pd.DataFrame, ax=None):
     ax.set_xlabel("stage (0 = MIM baseline)")
     ax.set_ylabel("accuracy gain over MIM baseline")
     ax.set_xticks(per_task.index)
-    ax.legend(fontsize=7, ncol=2, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return ax
 
 
@@ -87,5 +86,5 @@ def plot_comparison(comparison: pd.DataFrame, ax=None):
     ax.set_xticks(x, mean.index, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("held-out accuracy")
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     return ax

@@ -25,7 +25,7 @@ __all__ = ["CHAPTER_CONFIG", "ChapterResult", "meduniverse_chapter", "stage_summ
            "sharing_table"]
 
 #: the chapter's default size: fits the book build on 2 CPU cores (larger settings are parameters)
-CHAPTER_CONFIG = FedConfig(image_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mim_epochs=15,
+CHAPTER_CONFIG = FedConfig(image_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, mim_epochs=10,
                            ft_epochs=6, stages=4, clients_per_stage=2, aggregation="fedavg", selection="cycle",
                            evaluate=True, test_fraction=0.25, pool_fraction=0.0)
 

@@ -188,8 +188,9 @@ class StageWiseStrategy(Strategy):
         done, self.base = runstate.resume(self.run_dir, self.cfg, initial, sorted(self._by_task()))
         result = Result()
         if done < 0:
+            t0 = time.perf_counter()
             self._evaluate(grid, 0, timeout)
-            self._checkpoint(0, [], 0.0)
+            self._checkpoint(0, [], time.perf_counter() - t0)
             done = 0
         for stage in range(done + 1, stages + 1):
             t0 = time.perf_counter()
@@ -202,7 +203,10 @@ class StageWiseStrategy(Strategy):
         return result
 
     def discover(self, grid, timeout: float) -> dict[int, ClientInfo]:
-        """Wait for ``min_nodes`` clients, then query each for task name, classes and sizes."""
+        """Wait for ``min_nodes`` clients, then query each for task name, classes and sizes.
+
+        The clients connected at this moment form the federation; later ones take no part in the run.
+        """
         need = self.cfg.min_nodes or self.cfg.clients_per_stage
         deadline = time.monotonic() + timeout
         while len(list(grid.get_node_ids())) < need:
