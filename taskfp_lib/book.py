@@ -28,7 +28,7 @@ RUNS = [
     ("06_table1_architectures", "06_table1_architectures", {}),
 ]
 #: demonstration notebooks, executed when present
-DEMOS = ["knowledge_cloud_demo", "transfer_demo", "benchmark_report"]
+DEMOS = ["knowledge_cloud_demo", "transfer_demo", "benchmark_report", "meduniverse"]
 LAST = [("07_published_vs_reproduced", "07_published_vs_reproduced", {})]
 
 

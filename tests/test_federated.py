@@ -285,3 +285,9 @@ def test_duplicate_task_names_and_too_few_clients_are_errors(tmp_path, flower_id
     twins.tasks[101] = ("t0", 2, 20)
     with pytest.raises(StageError, match="same task name"):
         _run(tmp_path, twins, stages=1, name="twins", clients_per_stage=1)
+
+
+def test_a_run_directory_with_more_stages_than_requested_is_an_error(tmp_path, flower_identity):
+    _run(tmp_path, ScriptedGrid(3), stages=2, clients_per_stage=2, evaluate=False)
+    with pytest.raises(StageError, match="already holds 2 stages, more than the 1 requested"):
+        _run(tmp_path, ScriptedGrid(3), stages=1, clients_per_stage=2, evaluate=False)

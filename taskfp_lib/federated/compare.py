@@ -11,6 +11,7 @@ MIM encoder is fine-tuned on the source, then on the target with a fresh head.
 """
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -123,8 +124,13 @@ def source_transfer(encoder: Mapping[str, np.ndarray], source: ClientData, targe
 
 
 def fingerprint_nbytes(fingerprint) -> int:
-    """Size of the fingerprint file a site would share (``Fingerprint.save``, NPZ + JSON)."""
+    """Size of the fingerprint file a site would share (``Fingerprint.save``, NPZ + JSON).
+
+    The creation time is replaced by a fixed one of the same length, so the size is reproducible.
+    """
+    fixed = copy.copy(fingerprint)
+    fixed.created = "2000-01-01T00:00:00+00:00"
     with tempfile.TemporaryDirectory(prefix="taskfp-fp-") as tmp:
         path = Path(tmp) / "fp.npz"
-        fingerprint.save(path)
+        fixed.save(path)
         return path.stat().st_size

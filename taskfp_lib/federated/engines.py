@@ -23,7 +23,7 @@ __all__ = ["run_simulation_engine"]
 @contextlib.contextmanager
 def _quiet_flower(quiet: bool) -> Iterator[None]:
     """Silence Flower's INFO logs, its deprecation notice and Ray's start-up notes while running (``quiet``)."""
-    loggers = [logging.getLogger("flwr"), logging.getLogger("ray")]
+    loggers = [logging.getLogger(n) for n in ("flwr", "ray", "ray.widgets.util")]  # the last: an ipywidgets note
     levels = [lg.level for lg in loggers]
     if quiet:
         for lg in loggers:

@@ -186,6 +186,8 @@ class StageWiseStrategy(Strategy):
         self.discover(grid, timeout)
         initial = from_record(initial_arrays)
         done, self.base = runstate.resume(self.run_dir, self.cfg, initial, sorted(self._by_task()))
+        if done > stages:
+            raise StageError(f"{self.run_dir} already holds {done} stages, more than the {stages} requested")
         result = Result()
         if done < 0:
             t0 = time.perf_counter()
