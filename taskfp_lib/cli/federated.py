@@ -14,7 +14,7 @@ Sub-commands
 * ``taskfp federated status W``: the per-stage accuracy table of a run directory.
 
 Options of the federation (``--stages``, ``--clients-per-stage``, ``--aggregation``, ...) are
-shared; ``--option KEY=VALUE`` sets any other field of ``taskfp_lib.federated.FedConfig``.
+shared; ``--option KEY=VALUE`` sets any other field of ``taskfp_lib.federated.config.FedConfig``.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ MIM_FORMAT = "taskfp-mim-encoder"
 
 
 def _fed_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("federation (defaults: taskfp_lib.federated.FedConfig)")
+    g = parser.add_argument_group("federation (defaults: taskfp_lib.federated.config.FedConfig)")
     g.add_argument("--stages", type=int)
     g.add_argument("--clients-per-stage", type=int)
     g.add_argument("--aggregation", choices=("fedavg", "mean", "median"))

@@ -17,31 +17,6 @@ encoders into the next base model.
 * :mod:`.compare`: the same client tasks through task fingerprinting (MIM encoder as probe).
 * :mod:`.recipe`: the book chapter's experiment; :mod:`.plots`: its figures.
 
-Heavy dependencies (torch, flwr) are imported on first use of a name of this package.
+Import from the modules (``from taskfp_lib.federated.recipe import meduniverse_chapter``); this
+package module imports nothing, so ``import taskfp_lib.federated`` stays cheap.
 """
-from __future__ import annotations
-
-import importlib
-
-_EXPORTS = {
-    "FedConfig": "config", "AGGREGATIONS": "config", "SELECTIONS": "config",
-    "ClientData": "data", "site_split": "data", "load_client": "data", "load_pool": "data", "to_tensor": "data",
-    "create_encoder": "mim", "pretrain_mim": "mim", "SimMIM": "mim",
-    "finetune": "finetune", "init_head": "weights",
-    "BadUpdateError": "weights", "CheckpointError": "weights", "aggregate": "weights", "validate_update": "weights",
-    "save_checkpoint": "weights", "load_checkpoint": "weights",
-    "StageWiseStrategy": "strategy", "StageError": "strategy", "stage_order": "strategy",
-    "stage_table": "runstate", "read_stages": "runstate", "final_model": "runstate", "read_summary": "runstate",
-    "make_server_app": "apps", "make_client_app": "apps",
-    "run_simulation_engine": "engines",
-    "run_server": "deploy", "run_client": "deploy", "run_local": "deploy",
-    "MIMProbe": "compare", "fingerprint_clients": "compare", "select_sources": "compare",
-    "meduniverse_chapter": "recipe", "CHAPTER_CONFIG": "recipe",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
