@@ -46,10 +46,11 @@ WEIGHTINGS = {
 }
 #: histogram rows whose sum is within this of 1 are used as they are (the published values)
 NORMALISED_ATOL = 1e-12
-#: below this magnitude, exp(q) cannot overflow and logsumexp needs no shift
-_SHIFT_FREE = 50.0
+#: a sum of exponentials below this is recomputed with the shifted logsumexp (subnormal terms)
+_SUM_FLOOR = 1e-280
 #: elementwise work runs on cache-sized chunks of this many float64 values
 _CHUNK = 1 << 16
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 def feature_weights(mean_features: np.ndarray, preprocessing: str) -> np.ndarray:
@@ -64,54 +65,71 @@ def feature_weights(mean_features: np.ndarray, preprocessing: str) -> np.ndarray
     raise ValueError(f"unknown weight preprocessing {preprocessing!r} (use 'softmax' or 'l1')")
 
 
-def _bad_values(x: torch.Tensor) -> torch.Tensor:
-    """Rows of ``x`` holding a negative or non-finite value (only run once a chunk failed)."""
-    return ~((x >= 0) & torch.isfinite(x)).all(-1)
+def _chunk_rows(b: int) -> int:
+    return max(1, _CHUNK // max(b, 1))
 
 
 def _target_rows(P2: torch.Tensor, plogp: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    r"""Per row of P2 (rows, bins): the divisor :math:`\sigma'`, :math:`\sum_k \hat p \log \hat p` and bad rows.
+    r"""Per row of P2 (rows, bins): :math:`\sigma = \sum_k p_k`, :math:`\sum_k p_k \log p_k` (0 log 0 = 0) and bad rows.
 
-    :math:`\hat p = p / \sigma'` with :math:`\sigma' = \sum_k p_k`, or exactly 1 where that sum is within
-    :data:`NORMALISED_ATOL` of 1. Runs chunk by chunk so that no temporary exceeds a cache-sized chunk.
+    Runs chunk by chunk (a few ops on a cache-sized chunk, no temporary beyond it). :math:`p \log p`
+    is computed as :math:`p \log(p + \mathrm{tiny})`: exactly 0 where p = 0, unchanged for normal p,
+    NaN for a negative p. A bad row holds a negative or non-finite value or sums to 0.
     """
     rows, b = P2.shape
-    step = max(1, _CHUNK // max(b, 1))
-    divisor = torch.ones(rows, dtype=torch.float64)
+    step = _chunk_rows(b)
+    sums = torch.empty(rows, dtype=torch.float64)
     out = torch.empty(rows, dtype=torch.float64) if plogp else None
-    bad = torch.zeros(rows, dtype=torch.bool)
+    mins = None if plogp else torch.empty(-(-rows // step), dtype=torch.float64)
     buf = torch.empty(step * b, dtype=torch.float64)
-    for r0 in range(0, rows, step):
+    for i, r0 in enumerate(range(0, rows, step)):
         x = P2[r0:r0 + step]
-        sums = x.sum(-1)
-        lo, hi = torch.aminmax(x)
-        if not (lo >= 0 and hi < float("inf")):
-            bad[r0:r0 + step] = _bad_values(x)
-        bad[r0:r0 + step] |= ~(sums > 0)
-        off = (sums - 1.0).abs() > NORMALISED_ATOL
-        if bool(off.any()):
-            divisor[r0:r0 + step] = torch.where(off, sums, 1.0)
-            x = x / divisor[r0:r0 + step, None]
+        torch.sum(x, -1, out=sums[r0:r0 + step])
         if out is not None:
-            y = buf[:x.numel()].view_as(x)
-            torch.special.entr(x, out=y)                                  # -p log p, 0 log 0 = 0
-            out[r0:r0 + step] = y.sum(-1).neg_()
-    return divisor, out, bad
+            y = torch.add(x, _TINY, out=buf[:x.numel()].view_as(x)).log_().mul_(x)
+            torch.sum(y, -1, out=out[r0:r0 + step])
+        else:
+            torch.amin(x, dim=(0, 1), out=mins[i])
+    bad = ~(sums > 0) | ~torch.isfinite(sums)
+    if out is not None:
+        return sums, out, bad | ~torch.isfinite(out)
+    for i in torch.nonzero(~(mins >= 0)).flatten().tolist():        # NaN compares False
+        x = P2[i * step:(i + 1) * step]
+        bad[i * step:(i + 1) * step] |= ~((x >= 0) & torch.isfinite(x)).all(-1)
+    return sums, out, bad
+
+
+def _normalised_plogp(sums: torch.Tensor, plogp: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""Divisors :math:`\sigma'` and :math:`\sum_k \hat p \log \hat p` of :math:`\hat p = p / \sigma'`.
+
+    :math:`\sigma' = \sigma`, or exactly 1 where :math:`|\sigma - 1| \le` :data:`NORMALISED_ATOL`
+    (those rows are used as they are); :math:`\sum \hat p \log \hat p = \sum p \log p / \sigma' - \log \sigma'`.
+    """
+    divisor = torch.where((sums - 1.0).abs() > NORMALISED_ATOL, sums, 1.0)
+    if plogp is not None and not bool((divisor == 1.0).all()):
+        plogp = plogp / divisor - divisor.log()
+    return divisor, plogp
 
 
 def _source_rows(q2: torch.Tensor) -> torch.Tensor:
-    r""":math:`\mathrm{logsumexp}_k q_k` per row of q2 (rows, bins), chunk by chunk; NaN/inf rows stay non-finite."""
+    r""":math:`\mathrm{logsumexp}_k q_k` per row of q2 (rows, bins), chunk by chunk.
+
+    Computed as :math:`\log \sum_k e^{q_k}` without the max shift; the overflow guard costs nothing:
+    a row whose sum overflowed (inf), underflowed (below :data:`_SUM_FLOOR`, where subnormal terms
+    would lose precision) or is NaN is recomputed with the shifted ``logsumexp``. NaN/inf rows stay
+    non-finite.
+    """
     rows, b = q2.shape
-    step = max(1, _CHUNK // max(b, 1))
-    out = torch.empty(rows, dtype=torch.float64)
+    step = _chunk_rows(b)
+    sums = torch.empty(rows, dtype=torch.float64)
     buf = torch.empty(step * b, dtype=torch.float64)
     for r0 in range(0, rows, step):
         x = q2[r0:r0 + step]
-        lo, hi = torch.aminmax(x)
-        if max(-float(lo), float(hi)) <= _SHIFT_FREE:                     # NaN compares False: shifted path
-            out[r0:r0 + step] = torch.exp(x, out=buf[:x.numel()].view_as(x)).sum(-1).log_()
-        else:
-            out[r0:r0 + step] = torch.logsumexp(x, dim=-1)
+        torch.sum(torch.exp(x, out=buf[:x.numel()].view_as(x)), -1, out=sums[r0:r0 + step])
+    redo = torch.nonzero(~((sums > _SUM_FLOOR) & (sums < float("inf")))).flatten()
+    out = sums.log_()
+    if redo.numel():
+        out[redo] = torch.logsumexp(q2[redo], dim=-1)
     return out
 
 
@@ -128,7 +146,7 @@ def histogram_stats(hists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h = as_stack(NAME, "task", hists, 3)
     n, m, b = h.shape
     rows = torch.from_numpy(h).reshape(n * m, b)
-    _, plogp, _ = _target_rows(rows, plogp=True)
+    _, plogp = _normalised_plogp(*_target_rows(rows, plogp=True)[:2])
     return plogp.reshape(n, m).numpy(), _source_rows(rows).reshape(n, m).numpy()
 
 
@@ -143,31 +161,31 @@ def _weights(weighting: str, means, side: str, names, n: int, m: int) -> torch.T
 
 def _cross(tq: torch.Tensor, tP: torch.Tensor, fs: torch.Tensor | None, ft: torch.Tensor | None,
            block_bytes: int) -> torch.Tensor:
-    r""":math:`X_{st} = \sum_{j,k} f^S_{sj} q_{sjk} \, f^T_{tj} p_{tjk}` for row factors f (None = 1).
+    r""":math:`X_{st} = \sum_j f^S_{sj} f^T_{tj} \sum_k q_{sjk} p_{tjk}` for per-feature factors f (None = 1).
 
-    Without factors this is one matrix product (the bound of the kernel); with factors it runs over
-    blocks of features, scaling one block at a time, so no temporary exceeds ``block_bytes``.
+    Without factors this is one matrix product over the flattened (feature, bin) axis (the bound of
+    the kernel). With factors, a batched product per block of features gives
+    :math:`C_{jst} = \sum_k q_{sjk} p_{tjk}` (temporaries below ``block_bytes``), which the factors
+    then weight and sum over j.
     """
     S, m, b = tq.shape
     T = tP.shape[0]
     if fs is None and ft is None:
         return tq.reshape(S, m * b) @ tP.reshape(T, m * b).T
-    scaled = (S if fs is not None else 0) + (T if ft is not None else 0)
-    f = max(1, min(m, int(block_bytes) // (8 * b * scaled)))
+    f = max(1, min(m, int(block_bytes) // (8 * (S * T + (S + T) * b))))
     cross = torch.zeros((S, T), dtype=torch.float64)
     for j0 in range(0, m, f):
-        A, B = tq[:, j0:j0 + f], tP[:, j0:j0 + f]
-        if fs is not None:
-            A = A * fs[:, j0:j0 + f, None]
+        C = torch.bmm(tq[:, j0:j0 + f].transpose(0, 1), tP[:, j0:j0 + f].permute(1, 2, 0))   # (f, S, T)
         if ft is not None:
-            B = B * ft[:, j0:j0 + f, None]
-        cross.addmm_(A.reshape(S, -1), B.reshape(T, -1).T)
+            C.mul_(ft[:, j0:j0 + f].T[:, None, :])
+        cross += torch.einsum("jst,sj->st", C, fs[:, j0:j0 + f]) if fs is not None else C.sum(0)
     return cross
 
 
 def _target_terms(P: np.ndarray, target_plogp, names) -> tuple[torch.Tensor, torch.Tensor]:
     T, m, b = P.shape
-    divisor, plogp, bad = _target_rows(torch.from_numpy(P).reshape(T * m, b), plogp=target_plogp is None)
+    sums, raw, bad = _target_rows(torch.from_numpy(P).reshape(T * m, b), plogp=target_plogp is None)
+    divisor, plogp = _normalised_plogp(sums, raw)
     if target_plogp is not None:
         plogp = torch.from_numpy(np.asarray(target_plogp, np.float64).reshape(T * m))
     bad |= ~torch.isfinite(plogp)
@@ -272,7 +290,7 @@ def task_statistic(hist: np.ndarray, which: str) -> np.ndarray:
         return hit[1]
     rows = torch.from_numpy(np.ascontiguousarray(hist, dtype=np.float64))
     if which == "plogp":
-        value = _target_rows(rows, plogp=True)[1].numpy()
+        value = _normalised_plogp(*_target_rows(rows, plogp=True)[:2])[1].numpy()
     elif which == "lse":
         value = _source_rows(rows).numpy()
     else:
