@@ -33,12 +33,24 @@ def _fingerprints(features: Mapping[str, np.ndarray], ranges: ReferenceRanges, b
             for name, f in features.items()}
 
 
+def _subsample(features: Mapping[str, np.ndarray], n: int, seed: int) -> dict[str, np.ndarray]:
+    """``n`` rows of each task's features, uniformly with replacement (one generator per (seed, n))."""
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(n)]))
+    return {name: f[rng.integers(0, len(f), size=int(n))] for name, f in features.items()}
+
+
 def _select(dist: pd.DataFrame, target: str, candidates: list[str], k: int) -> list[str] | None:
     aff = affinity_from_distance(dist[[target]])
     try:
         return top_k_sources(aff[target], candidates, k)
     except SelectionTieError:
         return None
+
+
+def _selections(spec: DistanceSpec, fps: Mapping[str, Fingerprint], targets, cand, k: int):
+    """The distance matrix (sources x targets) and each target's top-k selection."""
+    D = distance_matrix(spec, fps, [fps[t] for t in targets])
+    return D, {t: _select(D, t, cand[t], k) for t in targets}
 
 
 def _rows(spec: DistanceSpec, D: pd.DataFrame, reference: tuple[pd.DataFrame, dict], targets, cand, k: int,
@@ -100,27 +112,21 @@ def sample_size_robustness(features: Mapping[str, np.ndarray], ranges: Reference
     names = list(features)
     targets = list(targets) if targets is not None else names
     specs = [get_distance(d) for d in distances]
-    for s in specs:
-        if not s.from_fingerprints:
-            raise ValueError(f"{s.name} is not computed from fingerprints")
+    not_fp = [s.name for s in specs if not s.from_fingerprints]
+    if not_fp:
+        raise ValueError(f"{', '.join(not_fp)} is not computed from fingerprints")
     bins = _bins_needed([s.name for s in specs])
     with_cov = any("cov" in s.requires for s in specs)
     cand = {t: [c for c in (candidates(t) if candidates else names) if c != t and c in features] for t in targets}
 
     full_fps = _fingerprints(features, ranges, bins, with_cov)
-    reference = {}
-    for s in specs:
-        D = distance_matrix(s, full_fps, [full_fps[t] for t in targets])
-        reference[s.name] = (D, {t: _select(D, t, cand[t], k) for t in targets})
-
+    reference = {s.name: _selections(s, full_fps, targets, cand, k) for s in specs}
     rows = []
     sizes, seeds = list(sizes), list(seeds)
     with tqdm(total=len(sizes) * len(seeds), desc="sample-size robustness", disable=not progress) as bar:
         for n in sizes:
             for seed in seeds:
-                rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(n)]))
-                sub = {name: f[rng.integers(0, len(f), size=int(n))] for name, f in features.items()}
-                fps = _fingerprints(sub, ranges, bins, with_cov)
+                fps = _fingerprints(_subsample(features, n, seed), ranges, bins, with_cov)
                 for s in specs:
                     D = distance_matrix(s, fps, [fps[t] for t in targets])
                     rows += _rows(s, D, reference[s.name], targets, cand, k, n, seed)

@@ -139,6 +139,13 @@ def blockwise(sources: Sequence[Any], targets: Sequence[Any], item_bytes: Callab
     return out
 
 
+def require(distance: str, items: Sequence[Any], attribute: str, hint: str) -> None:
+    """Refuse, naming them, fingerprints whose ``attribute`` is None (e.g. no covariance for FID)."""
+    missing = [str(fp.task) for fp in items if getattr(fp, attribute) is None]
+    if missing:
+        raise ValueError(f"{distance} needs {hint}; fingerprints without: {missing}")
+
+
 def task_names(items: Sequence[Any]) -> list[str]:
     """The ``task`` names of fingerprints."""
     return [str(fp.task) for fp in items]

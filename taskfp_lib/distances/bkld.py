@@ -257,16 +257,21 @@ def bkld_distance_matrix(source_hists: np.ndarray, target_hists: np.ndarray, wei
         inv = None if bool((divisor == 1.0).all()) else 1.0 / divisor
         ft = wt if inv is None else (inv if wt is None else wt * inv)
         cross = _cross(torch.from_numpy(q), torch.from_numpy(P), ws, ft, block_bytes)
-        if by is None:
-            out = (plogp.sum(1)[None, :] - (cross - lse.sum(1)[:, None])) / m
-        elif by == "target":
-            out = (wt * plogp).sum(1)[None, :] - (cross - lse @ wt.T)
-        else:
-            out = ws @ plogp.T - (cross - (ws * lse).sum(1)[:, None])
-    return _finite(out.numpy(), source_names, target_names)
+        out = _combine(cross, plogp, lse, ws, wt)
+    return _finite(out.numpy(), source_names)
 
 
-def _finite(out: np.ndarray, source_names, target_names) -> np.ndarray:
+def _combine(cross: torch.Tensor, plogp: torch.Tensor, lse: torch.Tensor, ws: torch.Tensor | None,
+             wt: torch.Tensor | None) -> torch.Tensor:
+    r""":math:`d_{st} = \sum_j w_j (\sum_k \hat p \log \hat p)_{tj} + \sum_j w_j \mathrm{lse}_{sj} - X_{st}`."""
+    if ws is None and wt is None:
+        return (plogp.sum(1)[None, :] - (cross - lse.sum(1)[:, None])) / plogp.shape[1]
+    if wt is not None:
+        return (wt * plogp).sum(1)[None, :] - (cross - lse @ wt.T)
+    return ws @ plogp.T - (cross - (ws * lse).sum(1)[:, None])
+
+
+def _finite(out: np.ndarray, source_names) -> np.ndarray:
     """``out`` if finite, else a :class:`DistanceInputError` naming the sources of non-finite rows."""
     finite = np.isfinite(out)
     if not finite.all():

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ._inputs import blockwise, entry_names, refuse_rows, task_names
+from ._inputs import blockwise, entry_names, refuse_rows, require, task_names
 from .registry import DistanceSpec, paper_label, register_distance
 
 NAME = "FED"
@@ -79,9 +79,7 @@ def fed_distance_matrix(source_embeddings: np.ndarray, target_embeddings: np.nda
 
 def _fed(sources, targets) -> np.ndarray:
     """Registry adapter: fingerprints -> :func:`fed_distance_matrix`, in blocks within the memory budget."""
-    missing = [fp.task for fp in list(sources) + list(targets) if fp.fisher is None]
-    if missing:
-        raise ValueError(f"FED needs Fisher embeddings (fingerprint with with_fisher=True); missing for {missing}")
+    require(NAME, list(sources) + list(targets), "fisher", "Fisher embeddings (fingerprint with with_fisher=True)")
 
     def block(src, tgt):
         return fed_distance_matrix(np.stack([fp.fisher for fp in src]), np.stack([fp.fisher for fp in tgt]),

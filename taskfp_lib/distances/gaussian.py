@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._inputs import as_stack, blockwise, check_means, refuse_rows, task_names
+from ._inputs import as_stack, blockwise, check_means, refuse_rows, require, task_names
 from .registry import DistanceSpec, paper_label, register_distance
 
 NAME = "FID"
@@ -110,9 +110,7 @@ def fid_distance_matrix(source_means: np.ndarray, source_covs: np.ndarray, targe
 
 def _fid(sources, targets) -> np.ndarray:
     """Registry adapter: fingerprints -> :func:`fid_distance_matrix`, in blocks within the memory budget."""
-    missing = [fp.task for fp in list(sources) + list(targets) if fp.cov is None]
-    if missing:
-        raise ValueError(f"FID needs covariances; fingerprints without: {missing}")
+    require(NAME, list(sources) + list(targets), "cov", "covariances")
 
     def block(src, tgt):
         return fid_distance_matrix(np.stack([fp.mean for fp in src]), np.stack([fp.cov for fp in src]),
