@@ -35,7 +35,8 @@ def bkld_naive(target_hist: np.ndarray, source_hist: np.ndarray, weights: np.nda
 def frechet_distance_naive(mu1, sigma1, mu2, sigma2) -> float:
     r"""FID by the textbook formula with ``scipy.linalg.sqrtm``.
 
-    .. math:: \|\mu_1 - \mu_2\|^2 + \mathrm{tr}\,\Sigma_1 + \mathrm{tr}\,\Sigma_2 - 2\,\mathrm{tr}\,\sqrt{\Sigma_1 \Sigma_2}
+    .. math:: \|\mu_1 - \mu_2\|^2 + \mathrm{tr}\,\Sigma_1 + \mathrm{tr}\,\Sigma_2
+              - 2\,\mathrm{tr}\,\sqrt{\Sigma_1 \Sigma_2}
 
     Real part of ``sqrtm``; if it is not finite, ``1e-6 I`` is added to both covariances.
     """

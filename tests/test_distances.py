@@ -263,8 +263,8 @@ def test_incompatible_fingerprints_refused(fingerprints):
     fp = Fingerprint.from_features(feats["a"], other, task="foreign", bins=(10, 100))
     with pytest.raises(IncompatibleFingerprintsError, match="weights"):
         distance_matrix("KLD-PP:NS-W:TS-100-BINS", [fingerprints["task0"]], [fp])
-    same = Fingerprint.from_features(feats["a"], build_reference_ranges(feats, {"name": "synthetic", "weights": "none"}),
-                                     task="few-bins", bins=(10,))
+    own = build_reference_ranges(feats, {"name": "synthetic", "weights": "none"})
+    same = Fingerprint.from_features(feats["a"], own, task="few-bins", bins=(10,))
     with pytest.raises(IncompatibleFingerprintsError, match="1000-bin"):
         distance_matrix("KLD-PP:NS-1000-BINS", [same])
 
@@ -330,3 +330,23 @@ def test_recomputed_matrix_drops_into_the_paper_evaluation(tmp_path):
     chosen = top_k_sources(aff[col], valid_sources(target), k=3)
     expected = D.loc[valid_sources(target), col].sort_values(kind="stable").index[:3].tolist()
     assert chosen == expected
+
+
+def test_per_fingerprint_statistics_are_cached_while_the_histograms_live(fingerprints):
+    import gc
+
+    from taskfp_lib.distances import bkld
+
+    h = fingerprints["task1"].histogram(100).copy()
+    plogp = bkld.task_statistic(h, "plogp")
+    assert bkld.task_statistic(h, "plogp") is plogp
+    expected_plogp, expected_lse = histogram_stats(h[None])
+    np.testing.assert_array_equal(plogp, expected_plogp[0])
+    np.testing.assert_array_equal(bkld.task_statistic(h, "lse"), expected_lse[0])
+    p = h / h.sum(-1, keepdims=True)
+    np.testing.assert_allclose(plogp, np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0).sum(-1), rtol=1e-13)
+    keys = [(id(h), "plogp"), (id(h), "lse")]
+    assert all(k in bkld._STATS for k in keys)
+    del h
+    gc.collect()
+    assert not any(k in bkld._STATS for k in keys)

@@ -83,7 +83,8 @@ def test_negative_mean_feature_in_p2l_names_the_entries(cloud):
         mean = fps["task2"].mean.copy()
         mean[3] = -0.5
         bad.append(_forged(cloud, name, mean=mean))
-    with pytest.raises(DistanceInputError, match=r"P2L: source 'neg1', 'neg2': mean features must be non-negative") as e:
+    message = r"P2L: source 'neg1', 'neg2': mean features must be non-negative"
+    with pytest.raises(DistanceInputError, match=message) as e:
         distance_matrix("P2L", [fps["task1"], *bad], [fps["task0"]])
     assert e.value.entries == ("neg1", "neg2")
     healthy = distance_matrix("P2L", [fps["task1"], fps["task3"]], [fps["task0"]])   # the rest of the cloud still works
