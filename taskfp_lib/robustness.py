@@ -17,6 +17,7 @@ from .distances import DistanceSpec, distance_matrix, get_distance
 from .evaluation.affinity import affinity_from_distance
 from .evaluation.selection import SelectionTieError, top_k_sources
 from .fingerprints import Fingerprint, ReferenceRanges
+from .vocabulary import DEFAULT_DISTANCE
 
 
 def _bins_needed(names: Sequence[str]) -> tuple[int, ...]:
@@ -72,7 +73,7 @@ def _rows(spec: DistanceSpec, D: pd.DataFrame, reference: tuple[pd.DataFrame, di
 
 
 def sample_size_robustness(features: Mapping[str, np.ndarray], ranges: ReferenceRanges,
-                           distances: Sequence[str] = ("KLD-PP:NS-W:TS-100-BINS",),
+                           distances: Sequence[str] = (DEFAULT_DISTANCE,),
                            sizes: Iterable[int] = (10, 100, 1000), seeds: Iterable[int] = range(10), k: int = 3,
                            targets: Sequence[str] | None = None,
                            candidates: Callable[[str], Sequence[str]] | None = None,
@@ -118,7 +119,6 @@ def sample_size_robustness(features: Mapping[str, np.ndarray], ranges: Reference
     bins = _bins_needed([s.name for s in specs])
     with_cov = any("cov" in s.requires for s in specs)
     cand = {t: [c for c in (candidates(t) if candidates else names) if c != t and c in features] for t in targets}
-
     full_fps = _fingerprints(features, ranges, bins, with_cov)
     reference = {s.name: _selections(s, full_fps, targets, cand, k) for s in specs}
     rows = []

@@ -16,9 +16,11 @@ from typing import Sequence
 import numpy as np
 from scipy.special import xlogy
 
+from ..vocabulary import SELECTORS
 from ._inputs import blockwise, check_means, l1_normalize, task_names
-from .registry import DistanceSpec, paper_label, register_distance
+from .registry import DistanceSpec, register_distance
 
+#: the selector label (the file stem comes from the vocabulary)
 NAME = "P2L"
 _HUGE = np.finfo(np.float64).max
 
@@ -77,5 +79,5 @@ def _p2l(sources, targets) -> np.ndarray:
 
 
 register_distance(DistanceSpec(
-    "KLD-PP:NN", paper_label("KLD-PP:NN", "KLD-PP:NN"), symmetric=False, nonnegative=True, zero_self=True,
-    requires=("mean",), compute=_p2l, description="KL divergence of L1-normalised mean features (/ n_features)"))
+    SELECTORS[NAME].stem, NAME, symmetric=False, nonnegative=True, zero_self=True, requires=("mean",), compute=_p2l,
+    description="KL divergence of L1-normalised mean features (/ n_features)"))

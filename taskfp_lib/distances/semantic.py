@@ -13,7 +13,8 @@ import pandas as pd
 
 from ..tasks import base_name, transformed_task_infos
 from ..upstream.readers import load_task_infos
-from .registry import DistanceSpec, paper_label, register_distance
+from ..vocabulary import SELECTORS
+from .registry import DistanceSpec, register_distance
 
 #: weights of the tie-breakers: larger, then higher-dimensional, then later-listed sources win ties
 SIZE_WEIGHT, DIM_WEIGHT, POSITION_WEIGHT = 1e-3, 1e-5, 1e-7
@@ -76,6 +77,6 @@ def _semantic(sources, targets, *, task_infos: pd.DataFrame | None = None) -> np
 
 
 register_distance(DistanceSpec(
-    "SEMANTIC", paper_label("SEMANTIC", "SEMANTIC"), symmetric=False, nonnegative=False, zero_self=False,
+    SELECTORS["Manual"].stem, "Manual", symmetric=False, nonnegative=False, zero_self=False,
     requires=("task_infos",), compute=_semantic,
     description="1 - keyword IoU, minus size/dimension/position tie-breakers per source row"))
