@@ -19,12 +19,14 @@ from taskfp_lib.distances import (PSD_RTOL, DistanceInputError, bkld_distance_ma
 from taskfp_lib.fingerprints import Fingerprint, build_reference_ranges
 
 M = 6
+#: four healthy tasks (post-ReLU-like features), seeded
+FEATURES = {f"task{i}": np.abs(np.random.default_rng(i).normal(0.2 * i, 0.5 + 0.3 * i, size=(300, M)))
+            for i in range(4)}
 
 
 @pytest.fixture(scope="module")
 def cloud():
-    rng = np.random.default_rng(0)
-    feats = {f"task{i}": np.abs(rng.normal(loc=0.2 * i, scale=0.5 + 0.3 * i, size=(300, M))) for i in range(4)}
+    feats = FEATURES
     ranges = build_reference_ranges(feats, {"name": "synthetic", "weights": "none"})
     fps = {n: Fingerprint.from_features(f, ranges, task=n, bins=(10, 100, 1000)) for n, f in feats.items()}
     return fps, feats, ranges
