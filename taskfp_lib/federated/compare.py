@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..fingerprints.extract import FeatureExtractor
+from ..vocabulary import DEFAULT_DISTANCE
 from .config import FedConfig
 from .data import ClientData
 
@@ -27,7 +28,7 @@ __all__ = ["MIMProbe", "fingerprint_clients", "select_sources", "source_transfer
            "DISTANCE"]
 
 #: bKLD(small, target), the paper's recommended task distance
-DISTANCE = "KLD-PP:NS-W:TS-100-BINS"
+DISTANCE = DEFAULT_DISTANCE
 
 
 class MIMProbe(FeatureExtractor):
