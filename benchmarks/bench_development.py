@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     from taskfp_lib.evaluation import load_outcomes
     from taskfp_lib.paper import development as D
-    from taskfp_lib.paper.development_position import development_position
+    from taskfp_lib.benchmark.development import development_position
     from taskfp_lib.paper.distance_arrays import distance_frame, distance_values
 
     out["import_s"] = time.perf_counter() - t

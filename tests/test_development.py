@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from taskfp_lib.paper import development as D
-from taskfp_lib.paper.development_position import development_position, development_targets
+from taskfp_lib.benchmark.development import development_position, development_targets
 
 PAPER = ["KLD-PP:NS-W:TS-100-BINS", "KLD-PP:NS-1000-BINS", "KLD-PP:NS-W:SN-1000-BINS"]
 

@@ -22,8 +22,8 @@ steps, each a function here:
 6. **Side analyses**: pair ensembles (:func:`ensemble_affinity`, :func:`evaluate_ensembles`), the best
    variant of a family (:func:`best_variant`) and the final candidates (:func:`final_candidates`).
 
-:func:`development_comparison` runs all of it; :func:`development_position` places a new distance
-matrix among the 798 variants.
+:func:`development_comparison` runs all of it; :func:`taskfp_lib.benchmark.development.development_position`
+places a new distance matrix among the 798 variants.
 """
 from __future__ import annotations
 

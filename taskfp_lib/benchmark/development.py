@@ -1,4 +1,4 @@
-"""Where a new task distance would have stood in the development comparison of the 798 variants.
+"""Where a new task distance would have stood in the development comparison of the 798 variants (issue 12).
 
 :func:`development_position` runs a distance matrix (the published 71 x 127 layout, the same input
 as ``taskfp benchmark``) through the comparison's steps (variety filter, development evaluation,
@@ -11,14 +11,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..benchmark import DistanceValidationError, validate_distance
 from ..evaluation.affinity import affinity_from_distance
 from ..evaluation.outcomes import Outcomes, load_outcomes
 from ..evaluation.selection import SelectionTieError
+from ..paper.development import (OPTIONS, PAPER_SETTINGS, VARIETY_THRESHOLD, DevelopmentComparison,
+                                 development_comparison, evaluate_development, scenario_means, variety)
 from ..tasks import VAL_TASKS, development_targets as development_target_tasks
 from ..upstream.readers import load_task_infos
-from .development import (OPTIONS, PAPER_SETTINGS, VARIETY_THRESHOLD, DevelopmentComparison,
-                          development_comparison, evaluate_development, scenario_means, variety)
+from .validation import DistanceValidationError, validate_distance
+from .verdict import HTML, PLAIN, TextStyle
 
 
 @dataclass
@@ -47,17 +48,25 @@ class DevelopmentPosition:
     relative: pd.DataFrame
     per_scenario: pd.DataFrame
 
-    def text(self) -> str:
-        """One plain-language paragraph (Markdown)."""
-        s = self.summary.set_index("option")
+    def text(self, style: TextStyle = PLAIN) -> str:
+        """One plain-language paragraph (``PLAIN``: Markdown emphasis; ``HTML``: the name escaped)."""
+        s, b = self.summary.set_index("option"), style.strong
         n = int(s["n_retained"].iloc[0])
-        places = "; ".join(f"{o} **{int(s.loc[o, 'position'])}** of {n} ({s.loc[o, 'value']:.3f}; best "
+        places = "; ".join(f"{o} {b(str(int(s.loc[o, 'position'])))} of {n} ({s.loc[o, 'value']:.3f}; best "
                            f"{s.loc[o, 'leader']} {s.loc[o, 'leader_value']:.3f})" for o in s.index)
         kept = ("passes the variety filter" if self.kept else
-                f"would be **dropped by the variety filter** (variety <= {VARIETY_THRESHOLD:g}); the places "
+                f"would be {b('dropped by the variety filter')} (variety <= {VARIETY_THRESHOLD:g}); the places "
                 f"below are where it would stand if it were kept")
-        return (f"On the development tasks, {self.name} (variety {self.variety:.3f}) {kept}. Position among "
-                f"the retained variants per aggregation option: {places}.")
+        return (f"On the development tasks, {style.name(self.name)} (variety {self.variety:.3f}) {kept}. Position "
+                f"among the retained variants per aggregation option: {places}.")
+
+    def html(self) -> str:
+        """:meth:`text` as HTML, the name escaped."""
+        return self.text(HTML)
+
+    def table(self) -> pd.DataFrame:
+        """The rows of ``benchmark_development.csv``: the summary with the variety and the filter's verdict."""
+        return self.summary.assign(variety=self.variety, kept=self.kept)
 
 
 def development_targets() -> list[str]:
