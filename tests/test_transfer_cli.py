@@ -64,7 +64,7 @@ def test_bad_input_is_a_clear_error(demo, capsys):
                           (["--scenario", "baseline", "--source", target], "takes no --source")]:
         assert main(["transfer", "run", "--target", target, "--quiet", *argv]) == 1
         err = capsys.readouterr().err
-        assert err.startswith("taskfp transfer: error: ") and message in err and err.count("\n") == 1, err
+        assert err.startswith("taskfp transfer run: error: ") and message in err and err.count("\n") == 1, err
 
 
 def test_run_without_weights_says_how_to_work_offline(demo, capsys, monkeypatch):
@@ -77,7 +77,7 @@ def test_run_without_weights_says_how_to_work_offline(demo, capsys, monkeypatch)
     assert main(["transfer", "run", "--scenario", "baseline", "--target", str(demo / "tasks" / "digits_mod3"),
                  "--quiet", "--arch", "test_resnet", "--no-lr-find", "--epochs", "1"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("taskfp transfer: error: test_resnet: ImageNet weights not available") and \
+    assert err.startswith("taskfp transfer run: error: test_resnet: ImageNet weights not available") and \
         err.count("\n") == 1
     assert "--no-pretrained" in err and "--weights-dir" in err and "HF_HUB_OFFLINE" in err
 
@@ -89,7 +89,7 @@ def test_bad_grid_spec_is_one_line_before_any_job(demo, capsys):
     path.write_text(json.dumps(spec))
     assert main(["transfer", "grid", str(path), "--workdir", str(demo / "bad_work"), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert err == f"taskfp transfer: error: {path}: train.max_epochs: expected an integer in [1, 100000], got 'ten'\n"
+    assert err == f"taskfp transfer grid: error: {path}: train.max_epochs: expected an integer in [1, 100000], got 'ten'\n"
     assert not (demo / "bad_work").exists()
 
 
