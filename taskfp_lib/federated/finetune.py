@@ -2,7 +2,7 @@
 
 The encoder (a base model from the server) and a linear head (initialised by the server) are
 trained together with :class:`taskfp_lib.transfer.models.ClassifierModule` and
-:func:`taskfp_lib.transfer.pipelines.train` (AdamW, linear warm-up then cosine decay,
+:func:`taskfp_lib.transfer.training.train` (AdamW, linear warm-up then cosine decay,
 label-smoothed cross-entropy, ``deterministic=True``, one CPU thread, no learning-rate finder).
 Images come from memory (:class:`~taskfp_lib.federated.data.ClientData`), without augmentation.
 """
@@ -83,7 +83,8 @@ def finetune(encoder: dict[str, np.ndarray], head: dict[str, np.ndarray], x_trai
         Overrides ``cfg.ft_epochs``.
     """
     from ..transfer.models import ClassifierModule
-    from ..transfer.pipelines import TrainConfig, train
+    from ..transfer.config import TrainConfig
+    from ..transfer.training import train
 
     t0 = time.perf_counter()
     net = load_encoder_state(create_encoder(cfg), encoder)
