@@ -50,11 +50,11 @@ SELECTOR_STYLES: dict[str, tuple[str, str]] = {
     "bKLD(large,unweighted)": ("#009e73", "D"),
     "bKLD(large,source)": ("#d55e00", "*"),
     "Manual": ("#555555", "s"),
-    "VDNA": ("#56b4e9", "v"),
+    "VDNA": ("#9467bd", "v"),
     "FED": ("#cc79a7", "^"),
-    "FID": ("#e69f00", "P"),
+    "FID": ("#c9a100", "P"),
     "P2L": ("#8c6d31", "X"),
-    "Sinkhorn": ("#7f3c8d", "h"),
+    "Sinkhorn": ("#17becf", "h"),
 }
 #: styles of measures that are not selectors of the paper (a distance being benchmarked, ...), in order
 EXTRA_STYLES: tuple[tuple[str, str], ...] = (("#000000", "p"), ("#e7298a", "<"), ("#66a61e", ">"),
@@ -119,12 +119,17 @@ def selector_order(names: Iterable[str]) -> list[str]:
     return [s for s in known if s in present] + [s for s in present if s not in known]
 
 
+def marker_size(marker: str, size: float) -> float:
+    """``size`` for a marker, larger for the star (which looks smaller than the others at the same size)."""
+    return size * 1.4 if marker == "*" else size
+
+
 def selector_handles(names: Iterable[str], styles: dict | None = None) -> list[Line2D]:
     """Legend entries (marker in the selector's colour) for ``names``."""
     names = list(names)
     styles = styles or selector_styles(names)
-    return [Line2D([], [], ls="none", marker=styles[n][1], ms=7, mfc=styles[n][0], mec="black", mew=0.5,
-                   label=n) for n in names]
+    return [Line2D([], [], ls="none", marker=styles[n][1], ms=marker_size(styles[n][1], 7), mfc=styles[n][0],
+                   mec="black", mew=0.5, label=n) for n in names]
 
 
 def scenario_colour(label: str) -> str:
@@ -169,8 +174,8 @@ def _blob_panel(ax, sub: pd.DataFrame, styles: dict, n_ranks: int, max_area: flo
         total = sum(counts.values())
         ax.scatter([x] * len(counts), list(counts), s=[max_area * c / total for c in counts.values()],
                    color=colour, alpha=0.45, linewidths=0)
-        ax.errorbar(x, row["mean_rank"], yerr=row["std_rank"], fmt=marker, color="black", ms=5, mfc=colour,
-                    mec="black", mew=0.5, elinewidth=0.8, capsize=1.5)
+        ax.errorbar(x, row["mean_rank"], yerr=row["std_rank"], fmt=marker, color="black", ms=marker_size(marker, 6),
+                    mfc=colour, mec="black", mew=0.5, elinewidth=0.8, capsize=1.5)
     ax.set_xticks(range(len(sub)), [""] * len(sub))
     ax.tick_params(axis="x", length=0)
     ax.set_xlim(-0.7, len(sub) - 0.3)
@@ -218,8 +223,8 @@ def plot_ranking_summary(summary: pd.DataFrame, ylabel: str = "mean rank over th
     ax = axes[0, 0]
     for x, row in s.iterrows():
         colour, marker = styles[row["selector"]]
-        ax.errorbar(x, row["mean_rank"], yerr=row["std"], fmt=marker, color="black", ms=8, mfc=colour,
-                    mec="black", mew=0.6, elinewidth=1, capsize=3)
+        ax.errorbar(x, row["mean_rank"], yerr=row["std"], fmt=marker, color="black", ms=marker_size(marker, 8),
+                    mfc=colour, mec="black", mew=0.6, elinewidth=1, capsize=3)
     ax.set_xticks(range(len(s)), [selector_label(n) for n in s["selector"]])
     ax.invert_yaxis()
     ax.set_ylabel(f"{ylabel}\n(1 = best)")
@@ -243,7 +248,7 @@ def plot_rank_then_mean(df: pd.DataFrame, metas: Sequence[str] = RANKING_META_ME
             g = sub[sub["selector"] == sel].set_index("scenario").reindex(scen)
             colour, marker = styles[sel]
             ax.errorbar(g["mean_rank"], np.arange(len(scen)) + offsets[k], xerr=g["std"], fmt=marker, color=colour,
-                        ms=4.5, mfc=colour, mec="black", mew=0.4, elinewidth=0.9, capsize=1.5)
+                        ms=marker_size(marker, 5), mfc=colour, mec="black", mew=0.4, elinewidth=0.9, capsize=1.5)
         ax.set_yticks(range(len(scen)), scen)
         ax.set_ylim(len(scen) - 0.5, -0.5)
         ax.set_title(meta_label(meta), loc="left")

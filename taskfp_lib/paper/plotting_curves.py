@@ -65,10 +65,9 @@ def plot_shots(shots: pd.DataFrame) -> plt.Figure:
             g = b[(b["scenario"] == scen) & (b["selector"] == sel)]
             _curve(ax, g, "shots", styles[sel][0], styles[sel][1])
         ax.set_title(wrap(scen, 14), color=scenario_colour(scen))
-        ax.set_xticks(sorted(b["shots"].unique()))
+        ax.set(xlabel="shots", xticks=sorted(b["shots"].unique()))
     axes[0].set_ylabel("AUROC improvement")
-    bottom.supxlabel("shots (suggested source tasks)", fontsize=9)
-    bottom.suptitle("b", x=0.01, ha="left", fontweight="bold", fontsize=9)
+    bottom.text(0.005, 0.99, "b", fontweight="bold", fontsize=9, va="top")
     handles = [Line2D([], [], color=styles[n][0], marker=styles[n][1], label=n) for n in names]
     handles.append(Line2D([], [], color="black", ls="--", label="No transfer"))
     bottom.legend(handles=handles, loc="outside lower center", ncol=len(handles))
@@ -77,11 +76,13 @@ def plot_shots(shots: pd.DataFrame) -> plt.Figure:
 
 @styled
 def plot_sample_size(df: pd.DataFrame, meta: str = "percentile", metric: str = "BA",
-                     chance: float | None = 0.75, title: str | None = None) -> plt.Figure:
+                     chance: float | None = 0.75, title: str | None = None,
+                     ylim: tuple[float, float] | None = None) -> plt.Figure:
     """Fig. 6: the meta metric of the best of 3 suggestions against the fingerprint sample size (log axis).
 
-    One facet per bKLD variant (shared y axis), one line per scenario; error bars: std over the
-    resamplings (none for the full fingerprint); dashed: the expectation of random selection.
+    One facet per bKLD variant (shared y axis, ``ylim`` to compare two figures), one line per
+    scenario; error bars: std over the resamplings (none for the full fingerprint); dashed: the
+    expectation of random selection.
     """
     sub = df[(df["meta_metric"] == meta) & (df["metric"] == metric)]
     variants = list(dict.fromkeys(sub["variant"]))
@@ -98,6 +99,8 @@ def plot_sample_size(df: pd.DataFrame, meta: str = "percentile", metric: str = "
         ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
         ax.minorticks_off()
     axes[0, 0].set_ylabel(f"three-shot {meta_label(meta).lower()} ({metric})")
+    if ylim is not None:
+        axes[0, 0].set_ylim(*ylim)
     handles = _scenario_handles(scenarios)
     if chance is not None:
         handles.append(Line2D([], [], color="grey", ls="--", label=f"random selection ({chance:g})"))

@@ -309,7 +309,10 @@ def fig6_sample_size(selector_sets: Sequence[str] = ("paper", "revision"), varia
     outcomes = load_outcomes() if outcomes is None else outcomes
     table = pd.concat([fig6_sample_size_table(s, variants, outcomes, progress=False) for s in selector_sets],
                       ignore_index=True)
-    figures = {f"fig6_{s}": (lambda s=s: plotting_curves.plot_sample_size(table[table["selector_set"] == s]))
+    shown = table[(table["meta_metric"] == "percentile") & (table["metric"] == "BA")]
+    low, high = (shown["mean"] - shown["std"].fillna(0)).min(), (shown["mean"] + shown["std"].fillna(0)).max()
+    ylim = (low - 0.05 * (high - low), high + 0.05 * (high - low))  # one y axis for both figures
+    figures = {f"fig6_{s}": (lambda s=s: plotting_curves.plot_sample_size(table[table["selector_set"] == s], ylim=ylim))
                for s in selector_sets}
     return RecipeResult({"fig6_sample_size": table}, figures)
 

@@ -5,12 +5,13 @@
 ``_config.yml`` are copied into the site, committed notebooks and results fill in what the plan
 did not execute, the results are placed where the pages link them (``results/``, next to
 ``notebooks/``, as in the repository) and where the HTML serves them (``book/_static/results``),
-papermill's injected-parameters cells are hidden (the reader sees the page's parameters cell,
-collapsed), and the HTML is built with warnings as errors. Nothing in the repository is modified.
+papermill's injected-parameters cells and test markers are hidden (:func:`prepare_notebook`), and
+the HTML is built with warnings as errors. Nothing in the repository is modified.
 """
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -35,14 +36,26 @@ def _copy_new(src: Path, dst: Path, pattern: str, overwrite: bool) -> list[Path]
     return copied
 
 
-def hide_injected_parameters(path: Path) -> bool:
-    """Tag papermill's ``injected-parameters`` cell ``remove-cell`` (it holds build paths); True if changed."""
+#: a line that only carries a marker of the notebook regression tests (``# NBVAL_CHECK_OUTPUT``)
+TEST_MARKER = re.compile(r"^[ \t]*#[ \t]*NBVAL_[A-Z_]+[ \t]*\n?", re.MULTILINE)
+
+
+def prepare_notebook(path: Path) -> bool:
+    """Prepare a staged page for readers; True if it changed.
+
+    Papermill's ``injected-parameters`` cell (it holds build paths) is tagged ``remove-cell`` (the
+    page's own parameters cell stays, collapsed), and lines that only carry a test marker
+    (``# NBVAL_CHECK_OUTPUT``) are dropped from the shown code. Only the staged copy changes.
+    """
     nb = nbformat.read(path, as_version=4)
     changed = False
     for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags and "remove-cell" not in tags:
             cell.metadata["tags"] = [*tags, "remove-cell"]
+            changed = True
+        if cell.cell_type == "code" and TEST_MARKER.search(cell.source):
+            cell.source = TEST_MARKER.sub("", cell.source)
             changed = True
     if changed:
         nbformat.write(nb, path)
@@ -69,7 +82,7 @@ def stage(site: Path, notebooks: Path | None = None, results: Path | None = None
     _copy_new(Path(results or REPO_ROOT / "results"), static_results, "*.csv", overwrite)
     _copy_new(static_results, site / "results", "*.csv", overwrite=True)
     for path in sorted((site / "notebooks").glob("*.ipynb")):
-        hide_injected_parameters(path)
+        prepare_notebook(path)
     return site
 
 
