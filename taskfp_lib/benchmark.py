@@ -119,7 +119,8 @@ def similarity_evidence(dist: pd.DataFrame) -> dict:
 
 
 def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, transpose: bool = False,
-                      allow_partial: bool = False, k: int = 3, source: str = "distance matrix") -> pd.DataFrame:
+                      allow_partial: bool = False, k: int = 3, source: str = "distance matrix",
+                      targets: Sequence[str] = VAL_TASKS) -> pd.DataFrame:
     """Check a raw distance matrix for the benchmark and return it in the published layout.
 
     Parameters
@@ -141,6 +142,9 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
         Budget of the evaluation (ties at the top-k cut-off are reported).
     source : str
         Name used in the error messages (e.g. the file path).
+    targets : sequence of str
+        Targets whose pairs are checked (default: the 43 validation targets; the development
+        comparison adds the development targets).
 
     Returns
     -------
@@ -161,11 +165,11 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
     df.index = [to_old_style(str(i).strip()) for i in df.index]
     df.columns = [to_old_style(str(c).strip()) for c in df.columns]
     rows, cols = list(df.index), list(df.columns)
-    sources, targets = set(ALL_TASKS), set(ALL_TASKS_INCLUDING_SHRUNK)
+    source_names, target_names = set(ALL_TASKS), set(ALL_TASKS_INCLUDING_SHRUNK)
 
     # orientation: targets (with shrunk names) as rows and only the 71 tasks as columns
     shrunk_rows = [r for r in rows if r.endswith(SHRINK_SUFFIX)]
-    if shrunk_rows and set(cols) <= sources and not any(c.endswith(SHRINK_SUFFIX) for c in cols):
+    if shrunk_rows and set(cols) <= source_names and not any(c.endswith(SHRINK_SUFFIX) for c in cols):
         raise DistanceValidationError(
             f"{source}: wrong orientation: the matrix has {len(rows)} rows including shrunk target names "
             f"(e.g. {shrunk_rows[0]!r}) and {len(cols)} columns that are all source tasks; the published layout "
@@ -177,7 +181,7 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
             raise DistanceValidationError(f"{source}: duplicate {axis} name(s) {_fmt_names(dup)}")
 
     missing_rows = [t for t in ALL_TASKS if t not in set(rows)]
-    extra_rows = [r for r in rows if r not in sources]
+    extra_rows = [r for r in rows if r not in source_names]
     if missing_rows or extra_rows:
         parts = []
         if missing_rows:
@@ -188,22 +192,23 @@ def validate_distance(dist: pd.DataFrame, *, similarity: bool | None = None, tra
                          + (f", ... ({len(extra_rows)} in all)" if len(extra_rows) > 6 else "") + hint)
         raise DistanceValidationError(f"{source}: the rows must be the 71 source tasks of the paper: "
                                       + "; ".join(parts))
-    extra_cols = [c for c in cols if c not in targets]
+    extra_cols = [c for c in cols if c not in target_names]
     if extra_cols:
         raise DistanceValidationError(
             f"{source}: unknown target column name(s) "
             + ", ".join(repr(c) + _suggest(c, ALL_TASKS_INCLUDING_SHRUNK) for c in extra_cols[:6])
             + (f", ... ({len(extra_cols)} in all)" if len(extra_cols) > 6 else "")
             + "; columns must be the 71 tasks and their '<task> --shrink_train 800' variants")
-    mask = evaluated_pairs()
+    mask = evaluated_pairs(targets)
     needed = [c for c in ALL_TASKS_INCLUDING_SHRUNK if mask[c].any()]
+    which = ("43 validation targets" if list(targets) == list(VAL_TASKS) else f"{len(targets)} evaluated targets")
     missing_cols = [c for c in ALL_TASKS_INCLUDING_SHRUNK if c not in set(cols)]
     missing_needed = [c for c in missing_cols if c in set(needed)]
     if missing_needed or (missing_cols and not allow_partial):
         extra = "" if missing_needed else " (none of them is evaluated: pass --allow-partial / allow_partial=True)"
         raise DistanceValidationError(
             f"{source}: missing target column(s) {_fmt_names(missing_cols)}{extra}; the benchmark reads "
-            f"{len(needed)} columns (the shrunk variant of each of the 43 validation targets where one exists)")
+            f"{len(needed)} columns (the shrunk variant of each of the {which} where one exists)")
 
     try:
         df = df.astype(np.float64)

@@ -357,6 +357,10 @@ def test_cli_end_to_end(tmp_path, published):
     assert (verdicts["measure"] == "My similarity").all() and len(verdicts) == 4
     ev = pd.read_csv(out / "benchmark_evaluations.csv")
     assert len(ev) == 4 * 2 * 3 * 43 * 5
+    dev = pd.read_csv(out / "benchmark_development.csv")  # the place among the 798 development variants
+    assert dev["option"].tolist() == ["sum", "sum_without_gain", "tau_rank", "rank_based"]
+    assert (dev["n_retained"] == 634).all() and dev["position"].between(1, 635).all()
+    assert "Development phase" in html
     assert not (out / "_build").exists()
 
 

@@ -74,6 +74,8 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=42, help="seed of the bootstraps (default: %(default)s)")
     p.add_argument("--random-seed", type=int, default=0, help="seed of the random distance (default: %(default)s)")
     p.add_argument("--no-random-floor", action="store_true", help="omit the random-distance sanity floor section")
+    p.add_argument("--no-development", action="store_true",
+                   help="omit the placement among the 798 variants of the development comparison (about 15 s)")
     p.add_argument("--no-html", action="store_true", help="only execute the notebook and write the CSVs")
     p.add_argument("--quiet", "-q", action="store_true")
     p.set_defaults(func=run)
@@ -106,7 +108,8 @@ def run(args) -> int:
               "similarity": args.similarity, "transpose": bool(args.transpose),
               "allow_partial": bool(args.allow_partial), "selector_set": args.selector_set,
               "n_bootstrap": int(args.n_bootstrap), "seed": int(args.seed), "random_seed": int(args.random_seed),
-              "random_floor": not args.no_random_floor, "results_dir": str(out), "write_evaluations": True}
+              "random_floor": not args.no_random_floor, "development": not args.no_development,
+              "results_dir": str(out), "write_evaluations": True}
     executed = out / NOTEBOOK
     _execute(notebook_path(), executed, params, out, args)
     _say(args, f"executed notebook: {executed} ({time.perf_counter() - t0:.1f} s)")
