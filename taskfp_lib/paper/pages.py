@@ -69,3 +69,11 @@ def glue_text(name: str, value) -> None:
     from myst_nb import glue
 
     glue(name, value.item() if hasattr(value, "item") else value, display=False)
+
+
+def glue_markdown(name: str, text: str) -> None:
+    """Glue Markdown text for a ``{glue:md}`` directive (not shown where it was computed)."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, Markdown(text), display=False)
