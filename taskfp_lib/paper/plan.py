@@ -70,6 +70,7 @@ PLAN: tuple[Run, ...] = (
         reads=(TASK_INFOS, DEV_OUTCOMES, "cache/distances/*.csv"), writes=("dev_comparison", "dev_ensembles")),
     Run("knowledge_cloud_demo", "knowledge_cloud_demo", writes=("knowledge_cloud_demo",)),
     Run("transfer_demo", "transfer_demo", writes=("transfer_demo",)),
+    Run("meduniverse", "meduniverse", writes=("meduniverse_stages", "meduniverse_vs_fingerprints")),
     Run("benchmark_report", "benchmark_report", reads=(TASK_INFOS, OUTCOMES, DEV_OUTCOMES, "cache/distances/*.csv"),
         writes=("benchmark_meta_metrics", "benchmark_win_rates", "benchmark_stability", "benchmark_bootstrap_ranks",
                 "benchmark_ranking_summary", "benchmark_rank_then_mean", "benchmark_positions", "benchmark_verdicts",
