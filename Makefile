@@ -9,7 +9,7 @@ SITE := _build/site
 export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install data notebooks refresh-notebooks mathjax html book test bench clean
+.PHONY: install data notebooks refresh-notebooks mathjax browser html book test bench clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
@@ -38,21 +38,27 @@ book/_static/mathjax/tex-chtml.js:
 	mkdir -p book/_static
 	cp -r .cache/npm/node_modules/mathjax/es5 book/_static/mathjax
 
-# build the HTML (execution off) from a staged copy: the book sources, the executed notebooks
-# (the committed ones where `make notebooks` has not run) and the results files
+# build the HTML (execution off) from a staged copy in $(SITE): the book sources, the executed notebooks (the
+# committed ones where `make notebooks` has not run) and the results files (taskfp_lib/paper/site.py)
 html: install mathjax
-	mkdir -p $(SITE)/notebooks $(SITE)/book/_static/results
-	cp -r book _config.yml $(SITE)/
-	cp -n notebooks/*.ipynb $(SITE)/notebooks/
-	cp -n results/*.csv $(SITE)/book/_static/results/
-	$(BIN)/jupyter-book build $(SITE) --config $(SITE)/_config.yml --toc $(SITE)/book/_toc.yml \
-		--path-output $(SITE) --warningiserror --keep-going
-	rm -rf _build/html && cp -r $(SITE)/_build/html _build/html
+	$(BIN)/python -m taskfp_lib.paper.site $(SITE) --html _build/html
 
 book: notebooks html
 	@echo "book: _build/html/index.html"
 
-test: install mathjax data
+# Chromium and its driver for the rendered-book tests (tests/test_book_html.py), from Debian's packages when
+# missing and running as root; otherwise a message saying what to install
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (Debian packages) for the book tests"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; \
+	else \
+		echo "make test: the book tests need Chromium and ChromeDriver; install them first:" \
+			"sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	fi
+
+test: install mathjax data browser
 	$(BIN)/python -m pytest
 
 bench: install data

@@ -104,6 +104,18 @@ def test_fig6_claims(outcomes):
     assert pct[pct.samples < 10000]["std"].notna().all() and pct[pct.samples == 10000]["std"].isna().all()
 
 
+def test_table2_datasets_cover_the_71_tasks_once():
+    t = A.table2_datasets_table()
+    assert list(t["paper_id"]) == [f"T{i:02d}" for i in range(1, 72)]
+    assert t["dataset"].nunique() == 34 == len(P.TABLE2_DATASETS)
+    from taskfp_lib.tasks import PAPER_IDS
+    assert all(PAPER_IDS[task] == pid for task, pid in zip(t["task"], t["paper_id"]))
+    by_id = t.set_index("paper_id")
+    assert by_id.loc["T38", "task"] == "chexpert_enlarged_cardiomediastinum" and by_id.loc["T38", "dataset"] == "CheXpert"
+    assert by_id.loc["T62", "references"] == "81, 82" and by_id.loc["T53", "phase"] == "validation"
+    assert (t["phase"] == "development").sum() == 28
+
+
 # --- full-precision pins (the values this book computes from the published files; any change in a
 # convention of the evaluation moves them) --------------------------------------------------------------
 

@@ -16,10 +16,10 @@ def backbone_parameter_count(name: str) -> int:
     """Parameters of a timm backbone without its classification head (``num_classes=0``)."""
     import warnings
 
-    import timm
+    with warnings.catch_warnings():  # deprecated model names still resolve (the paper uses them), and timm's
+        warnings.simplefilter("ignore")  # import of tqdm.auto warns in a notebook without ipywidgets
+        import timm
 
-    with warnings.catch_warnings():  # deprecated model names still resolve; the paper uses them
-        warnings.simplefilter("ignore")
         model = timm.create_model(name, pretrained=False, num_classes=0)
     return sum(p.numel() for p in model.parameters())
 

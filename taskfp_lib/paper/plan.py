@@ -41,13 +41,14 @@ class Run:
 
 
 PLAN: tuple[Run, ...] = (
-    Run("01_task_pool", "01_task_pool", reads=(TASK_INFOS,), writes=("fig3_task_stats", "task_pool")),
+    Run("01_task_pool", "01_task_pool", reads=(TASK_INFOS,), writes=("fig3_task_stats", "task_pool", "fig3_tasks")),
+    Run("01b_table2_datasets", "01b_table2_datasets", writes=("table2_datasets",)),
     Run("02_fig4_shots", "02_fig4_shots", reads=(TASK_INFOS, OUTCOMES, "cache/distances/SEMANTIC.csv",
                                                   "cache/distances/KLD-PP:NS-W:TS-100-BINS.csv"),
         writes=("fig4_shots", "relative_increase")),
     Run("03_external_validation", "03_external_validation", {"selector_set": "paper"},
         reads=(TASK_INFOS, OUTCOMES, "cache/distances/*.csv"), writes=_EXTERNAL),
-    Run("03b_external_validation_revision", "03_external_validation", {"selector_set": "revision"},
+    Run("03b_external_validation_revision", "03b_external_validation_revision", {"selector_set": "revision"},
         reads=(TASK_INFOS, OUTCOMES, "cache/distances/*.csv"), writes=_EXTERNAL),
     Run("04_table3_scenario_similarity", "04_table3_scenario_similarity", reads=(TASK_INFOS, OUTCOMES),
         writes=("table3_scenario_similarity",)),
@@ -111,7 +112,8 @@ def execute(names=None, output_dir: Path | None = None, results_dir: Path | None
         log(f"[taskfp.plan] executing {run.name} {params or ''}")
         t0 = time.perf_counter()
         pm.execute_notebook(str(notebook_dir / f"{run.source}.ipynb"), str(output_dir / f"{run.name}.ipynb"),
-                            parameters=params, cwd=str(REPO_ROOT), kernel_name="python3", progress_bar=False)
+                            parameters=params, cwd=str(REPO_ROOT), kernel_name="python3", progress_bar=False,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no TCP-transport warning
         times[run.name] = round(time.perf_counter() - t0, 2)
         log(f"[taskfp.plan] {run.name}: {times[run.name]} s")
     return times

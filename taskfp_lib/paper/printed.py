@@ -1,4 +1,4 @@
-"""The numbers the seed paper prints (arXiv 2412.08763, v1), with where and at which precision.
+"""The numbers the paper prints (arXiv 2412.08763, v1), with where and at which precision.
 
 Scenario-indexed values follow :data:`taskfp_lib.vocabulary.PAPER_SCENARIOS`. The comparison with
 the reproduced results is :mod:`taskfp_lib.paper.comparison`.
@@ -73,3 +73,25 @@ RANDOM_BEST_OF_3 = 0.75
 FIG6_PRETRAINING = 0.88
 
 
+
+
+def _ids(first: int, last: int | None = None) -> tuple[str, ...]:
+    return tuple(f"T{i:02d}" for i in range(first, (last or first) + 1))
+
+
+#: Supplementary Table 2: dataset (as printed) -> (paper task ids, the paper's reference numbers)
+TABLE2_DATASETS: dict[str, tuple[tuple[str, ...], str]] = {
+    "Nerthus": (_ids(1), "51"), "HyperKvasir": (_ids(2, 5), "52"), "LapGyn4": (_ids(6, 9), "53, 54"),
+    "Cholec80": (_ids(10, 16), "54"), "Stanford Dogs": (_ids(17), "2, 55"), "SVHN": (_ids(18), "56"),
+    "Caltech101": (_ids(19), "57"), "Caltech256": (_ids(20), "58"), "CIFAR": (_ids(21, 22), "59"),
+    "SKLIN2": (_ids(23), "60"), "Derm7pt": (_ids(24), "61"), "MNIST": (_ids(25), "62"), "EMNIST": (_ids(26), "63"),
+    "NBI-InfFrames": (_ids(27), "64"), "Laryngeal Cancerous Tissues": (_ids(28), "65"),
+    "CheXpert": (_ids(29, 41), "66"), "Zhang Chest X-Ray Images": (_ids(42), "67"),
+    "Shenzen Hospital CXR Set": (_ids(43), "68"), "Kaggle COVID X-Ray Dataset": (_ids(44), "69"),
+    "MURA": (_ids(45, 51), "70"), "ibean": (_ids(52), "71"), "CatRelComp": (_ids(53), "72"),
+    "AIDA-E Barrett's Esophagus Diagnosis": (_ids(54), "73"), "Dataset of Breast Ultrasound Images": (_ids(55), "74"),
+    "Kaggle Cataract Dataset": (_ids(56), "75"), "Kaggle Brain Tumor Classification": (_ids(57), "76"),
+    "Brain Tumor Type Classification": (_ids(58), "77"), "COVID-CT-Dataset": (_ids(59), "78"),
+    "MED-NODE": (_ids(60), "79"), "PH2": (_ids(61), "80"), "ISIC20": (_ids(62), "81, 82"),
+    "DeepDRiD": (_ids(63, 67), "83"), "APTOS19": (_ids(68), "84"), "Kvasir-Capsule": (_ids(69, 71), "85"),
+}

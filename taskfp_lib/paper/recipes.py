@@ -16,11 +16,13 @@ from ..evaluation import evaluate, evaluate_budgets, load_affinities, load_outco
 from ..evaluation import ranking
 from ..evaluation.affinity import affinity_from_distance
 from ..evaluation.outcomes import Outcomes
-from ..tasks import (ALL_TASKS, DEV_TASKS, PAPER_IDS, domain_label, imaging_domain, is_shrinkable, task_group)
+from ..tasks import (ALL_TASKS, DEV_TASKS, PAPER_IDS, domain_label, imaging_domain, is_shrinkable, task_group,
+                     transformed_task_infos)
 from ..upstream.manifest import ARXIV_COMMIT, UPSTREAM_COMMIT
 from ..upstream.readers import load_distance, load_task_infos, sample_size_stem
 from ..vocabulary import BKLD_VARIANTS, SELECTOR_SETS, SINGLE, get_selector, paper_regret
-from . import plotting
+from . import plotting, plotting_curves, plotting_tasks
+from .printed import TABLE2_DATASETS
 from .results import RecipeResult
 
 SAMPLE_SIZES = (10, 100, 1000)
@@ -60,13 +62,51 @@ def task_statistics(task_infos: pd.DataFrame,
     return pd.DataFrame(rows)
 
 
+def task_overview_table(task_infos: pd.DataFrame) -> pd.DataFrame:
+    """Fig. 3 per task, by paper id: phase, domain and the Box-Cox-transformed, z-scored properties.
+
+    The transform (:func:`taskfp_lib.tasks.transformed_task_infos`) is fitted over the 71 tasks;
+    columns paper_id, name, phase, domain, samples, classes, imbalance, dimension.
+    """
+    z = transformed_task_infos(task_infos.loc[ALL_TASKS], ("num_samples", "num_classes", "imbalance_ratios",
+                                                           "dimensions"))
+    out = pd.DataFrame({
+        "paper_id": [PAPER_IDS[t] for t in ALL_TASKS], "name": ALL_TASKS,
+        "phase": ["development" if t in DEV_TASKS else "validation" for t in ALL_TASKS],
+        "domain": [domain_label(imaging_domain(task_infos.loc[t, "keywords"])) for t in ALL_TASKS],
+        "samples": z["num_samples"].to_numpy(), "classes": z["num_classes"].to_numpy(),
+        "imbalance": z["imbalance_ratios"].to_numpy(), "dimension": z["dimensions"].to_numpy()})
+    return out.sort_values("paper_id", kind="stable").reset_index(drop=True)
+
+
 def task_pool(task_infos: pd.DataFrame | None = None) -> RecipeResult:
-    """Fig. 3 (data part): the 71 tasks and the statistics of their properties."""
+    """Fig. 3: the 71 tasks (per-task overview) and the statistics of their properties."""
     infos = load_task_infos() if task_infos is None else task_infos
     pool = task_pool_table(infos)
+    overview = task_overview_table(infos)
     stats = task_statistics(infos)[["property", "min", "q1", "median", "q3", "max"]]
-    return RecipeResult({"fig3_task_stats": stats, "task_pool": pool},
-                        {"fig3": lambda: plotting.plot_task_pool(pool)})
+    return RecipeResult({"fig3_task_stats": stats, "task_pool": pool, "fig3_tasks": overview},
+                        {"fig3": lambda: plotting_tasks.plot_task_overview(overview)})
+
+
+def table2_datasets_table() -> pd.DataFrame:
+    """Supplementary Table 2 in long form: one row per task (paper id order) with its dataset.
+
+    Columns paper_id, task, dataset, references (the paper's reference numbers), phase.
+    """
+    by_id = {pid: task for task, pid in PAPER_IDS.items()}
+    rows = [{"paper_id": pid, "task": by_id[pid], "dataset": dataset, "references": refs,
+             "phase": "development" if by_id[pid] in DEV_TASKS else "validation"}
+            for dataset, (ids, refs) in TABLE2_DATASETS.items() for pid in ids]
+    out = pd.DataFrame(rows).sort_values("paper_id", kind="stable").reset_index(drop=True)
+    if sorted(out["paper_id"]) != sorted(PAPER_IDS.values()):
+        raise ValueError("Supplementary Table 2 does not cover the 71 paper ids exactly once")
+    return out
+
+
+def table2_datasets() -> RecipeResult:
+    """Supplementary Table 2: the datasets of the 71 tasks."""
+    return RecipeResult({"table2_datasets": table2_datasets_table()})
 
 
 # --- Fig. 4: multi-shot transfer ------------------------------------------------------------------
@@ -123,7 +163,7 @@ def fig4_shots(budgets=range(1, 6), outcomes: Outcomes | None = None) -> RecipeR
     """Fig. 4 and the relative increase over manual selection."""
     shots = fig4_shots_table(outcomes, budgets)
     return RecipeResult({"fig4_shots": shots, "relative_increase": relative_increase(shots)},
-                        {"fig4": lambda: plotting.plot_shots(shots)})
+                        {"fig4": lambda: plotting_curves.plot_shots(shots)})
 
 
 # --- Fig. 5, Supp. Table 4, stability, Supp. Fig. 1 -------------------------------------------------
@@ -186,7 +226,7 @@ def external_validation(selector_set: str = "paper", seed: int = 42, n_bootstrap
     tables = {"fig5_bootstrap_ranks": ranks.drop(columns="rank_counts"), "fig5_summary": summary,
               "table4_win_rates": wins, "stability_scores": stability_table(evaluations, selector_set),
               "supfig1_rank_then_mean": supfig1_rank_then_mean(evaluations, selector_set, n_bootstrap, seed)}
-    figures = {"fig5_summary": lambda: plotting.plot_ranking_summary(summary),
+    figures = {"fig5_summary": lambda: plotting.plot_ranking_summary(summary, "mean rank over the 16 panels"),
                "fig5_grid": lambda: plotting.plot_bootstrap_blobs(ranks),
                "table4": lambda: plotting.plot_win_rates(wins),
                "supfig1": lambda: plotting.plot_rank_then_mean(tables["supfig1_rank_then_mean"])}
@@ -200,8 +240,7 @@ def table3_scenario_similarity(outcomes: Outcomes | None = None) -> RecipeResult
     """Supplementary Table 3: weighted tau between the outcomes of two scenarios (mean, std ddof 0)."""
     outcomes = load_outcomes() if outcomes is None else outcomes
     table = ranking.scenario_similarity(outcomes)[["scenario_a", "scenario_b", "mean", "std"]]
-    return RecipeResult({"table3_scenario_similarity": table},
-                        {"table3": lambda: plotting.plot_scenario_similarity(table)})
+    return RecipeResult({"table3_scenario_similarity": table})
 
 
 # --- Fig. 6: sample-size robustness ---------------------------------------------------------------
@@ -219,7 +258,7 @@ def fig6_sample_size_table(selector_set: str = "paper", variants: Sequence[str] 
     over the 43 targets, then mean and pandas std over the resampling seeds (std NaN for the full
     10,000). The regret rows hold the paper's ``regret`` (lower is better).
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     commit = FIG6_COMMITS[selector_set]
     outcomes = load_outcomes() if outcomes is None else outcomes
@@ -242,6 +281,19 @@ def fig6_sample_size_table(selector_set: str = "paper", variants: Sequence[str] 
                          "metric": None, "scenario": None, "meta_metric": None}).drop(columns="full")
     out.insert(0, "selector_set", selector_set)
     return out
+
+
+def fig6_release_shift(table: pd.DataFrame, meta: str = "percentile", metric: str = "BA") -> pd.DataFrame:
+    """How far every plotted point of Fig. 6 moved between the two data releases.
+
+    From a ``fig6_sample_size`` table with both selector sets: per (variant, scenario, samples) the
+    plotted mean of the arXiv-era files (``paper``), of the revision's (``revision``) and their
+    difference ``revision - paper``.
+    """
+    sub = table[(table["meta_metric"] == meta) & (table["metric"] == metric)]
+    wide = sub.pivot_table(index=["variant", "scenario", "samples"], columns="selector_set", values="mean", sort=False)
+    wide["difference"] = wide["revision"] - wide["paper"]
+    return wide.reset_index().rename_axis(columns=None)
 
 
 def in_order(df: pd.DataFrame, orders: dict) -> pd.DataFrame:
@@ -273,7 +325,10 @@ def fig6_sample_size(selector_sets: Sequence[str] = ("paper", "revision"), varia
     outcomes = load_outcomes() if outcomes is None else outcomes
     table = pd.concat([fig6_sample_size_table(s, variants, outcomes, progress=False) for s in selector_sets],
                       ignore_index=True)
-    figures = {f"fig6_{s}": (lambda s=s: plotting.plot_sample_size(table[table["selector_set"] == s]))
+    shown = table[(table["meta_metric"] == "percentile") & (table["metric"] == "BA")]
+    low, high = (shown["mean"] - shown["std"].fillna(0)).min(), (shown["mean"] + shown["std"].fillna(0)).max()
+    ylim = (low - 0.05 * (high - low), high + 0.05 * (high - low))  # one y axis for both figures
+    figures = {f"fig6_{s}": (lambda s=s: plotting_curves.plot_sample_size(table[table["selector_set"] == s], ylim=ylim))
                for s in selector_sets}
     return RecipeResult({"fig6_sample_size": table}, figures)
 

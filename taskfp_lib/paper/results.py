@@ -97,8 +97,14 @@ def code_version() -> str:
     return f"taskfp {__version__}" + (f" ({commit})" if commit else "")
 
 
+#: parameters that say where a page writes, not what it computes: not shown in the provenance footer
+OUTPUT_PARAMETERS = ("results_dir",)
+
+
 def provenance(parameters: dict) -> str:
-    """Markdown footer: code version, parameters and the data manifest hash."""
-    params = json.dumps(parameters, sort_keys=True, default=str)
+    """Markdown footer: code version, parameters (without :data:`OUTPUT_PARAMETERS`, which would show
+    build paths) and the data manifest hash."""
+    shown = {k: v for k, v in parameters.items() if k not in OUTPUT_PARAMETERS}
+    params = json.dumps(shown, sort_keys=True, default=str) if shown else "defaults"
     return ("**Provenance.** Code: `" + code_version() + "`; parameters: `" + params + "`; data manifest sha256: `"
             + manifest_digest()[:16] + "` (`data_manifest/manifest.csv`).")

@@ -1,4 +1,4 @@
-"""Recipes of the repository revision's analyses beyond the seed paper.
+"""Recipes of the repository revision's analyses beyond the paper.
 
 The authors' repository (revision 064ddd8) adds a bin sweep, full-size targets, alternative probes
 (CLIP, DINO, MAE) and affinity heatmaps with task maps; the MSD 3-D segmentation study lives in
@@ -15,7 +15,7 @@ from ..evaluation.outcomes import Outcomes
 from ..tasks import ALL_TASKS, DEV_TASKS, domain_label, imaging_domain
 from ..upstream.readers import load_distance, load_task_infos
 from ..vocabulary import ARCH, COTRAINING, RANKING_META_METRICS, SELECTOR_SETS, SINGLE, get_selector
-from . import plotting
+from . import plotting, plotting_curves, plotting_tasks
 from .recipes import as_paper_regret, in_order, supfig1_rank_then_mean, without_gain
 from .results import RecipeResult
 
@@ -50,9 +50,10 @@ def bins_sweep_table(outcomes: Outcomes | None = None, families: dict = BIN_FAMI
 def bins_sweep(outcomes: Outcomes | None = None) -> RecipeResult:
     """Repository notebook 4: the bin sweep of the three bKLD weightings."""
     sweep = bins_sweep_table(outcomes)
-    figures = {f"bins_{variant}": (lambda g=g: plotting.plot_meta_curves(
-        g[g["meta_metric"].isin(["weightedtau", "percentile", "regret"])], x="bins"))
-        for variant, g in sweep.groupby("variant", sort=False)}
+    metas = ["weightedtau", "percentile", "regret"]
+    figures = {"bins": lambda: plotting_curves.plot_curve_grid(sweep[sweep["meta_metric"].isin(metas)], x="bins",
+                                                               rows="variant", col_order=metas,
+                                                               xlabel="bins per feature")}
     return RecipeResult({"bins_sweep": sweep}, figures)
 
 
@@ -100,8 +101,9 @@ def probe_rankings(outcomes: Outcomes | None = None, probes=PROBES, n_bootstrap:
 def probes(seed: int = 42, n_bootstrap: int = 1000) -> RecipeResult:
     """Repository notebook 14 as a recipe."""
     ranks, summary = probe_rankings(n_bootstrap=n_bootstrap, seed=seed)
-    figures = {"summary": lambda: plotting.plot_ranking_summary(summary)}
-    figures |= {f"grid_{p}": (lambda g=g: plotting.plot_bootstrap_blobs(g)) for p, g in ranks.groupby("probe", sort=False)}
+    figures = {"summary": lambda: plotting.plot_ranking_summary(summary, "mean rank over the 48 panels")}
+    figures |= {f"grid_{p}": (lambda g=g, p=p: plotting.plot_bootstrap_blobs(g, title=f"{p} features"))
+                for p, g in ranks.groupby("probe", sort=False)}
     return RecipeResult({"probes_bootstrap_ranks": ranks.drop(columns="rank_counts"), "probes_summary": summary},
                         figures)
 
@@ -139,7 +141,7 @@ def task_maps(seed: int = 0) -> RecipeResult:
     """Repository notebook 12 (reproducible part): affinity heatmaps and t-SNE task maps."""
     infos = load_task_infos()
     maps = pd.concat([task_map(s, seed=seed, task_infos=infos) for s in HEATMAP_SELECTORS], ignore_index=True)
-    figures = {f"heatmap_{s}": (lambda s=s: plotting.plot_affinity_heatmap(affinity_heatmap(s), title=s))
-               for s in HEATMAP_SELECTORS}
-    figures["task_maps"] = lambda: plotting.plot_task_maps(maps)
+    figures = {"heatmaps": lambda: plotting_tasks.plot_affinity_heatmaps({s: affinity_heatmap(s)
+                                                                          for s in HEATMAP_SELECTORS}),
+               "task_maps": lambda: plotting_tasks.plot_task_maps(maps)}
     return RecipeResult({"task_maps_tsne": maps}, figures)
