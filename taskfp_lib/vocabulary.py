@@ -175,11 +175,16 @@ class Selector:
         File stem of its published distance matrix (``cache/distances/<stem>.csv``).
     upstream_label : str or None
         The repository revision's printable name, where it has one.
+    colour, marker : str
+        The selector's colour and matplotlib marker in every figure (the bKLD variants in strong colours,
+        the baselines in lighter ones; colour-blind safe pairs differ by marker as well).
     """
 
     label: str
     stem: str
     upstream_label: str | None = None
+    colour: str = "#000000"
+    marker: str = "o"
 
     @property
     def sets(self) -> tuple[str, ...]:
@@ -188,15 +193,15 @@ class Selector:
 
 
 SELECTORS: dict[str, Selector] = {s.label: s for s in (
-    Selector("Manual", "SEMANTIC", "Manual"),
-    Selector("VDNA", "VDNA-PP:NN-1000-BINS", "VDNA"),
-    Selector("FED", "FED", "FED"),
-    Selector("FID", "FID", "FID"),
-    Selector("P2L", "KLD-PP:NN", "P2L (w/o size)"),
-    Selector("Sinkhorn", "MMD-geo-sinkhorn-0.01", "Sinkhorn Divergence"),
-    Selector("bKLD(small,target)", "KLD-PP:NS-W:TS-100-BINS", "bKLD (small)"),
-    Selector("bKLD(large,unweighted)", "KLD-PP:NS-1000-BINS", "bKLD (large)"),
-    Selector("bKLD(large,source)", "KLD-PP:NS-W:SN-1000-BINS", None),
+    Selector("Manual", "SEMANTIC", "Manual", "#555555", "s"),
+    Selector("VDNA", "VDNA-PP:NN-1000-BINS", "VDNA", "#9467bd", "v"),
+    Selector("FED", "FED", "FED", "#cc79a7", "^"),
+    Selector("FID", "FID", "FID", "#c9a100", "P"),
+    Selector("P2L", "KLD-PP:NN", "P2L (w/o size)", "#8c6d31", "X"),
+    Selector("Sinkhorn", "MMD-geo-sinkhorn-0.01", "Sinkhorn Divergence", "#17becf", "h"),
+    Selector("bKLD(small,target)", "KLD-PP:NS-W:TS-100-BINS", "bKLD (small)", "#0072b2", "o"),
+    Selector("bKLD(large,unweighted)", "KLD-PP:NS-1000-BINS", "bKLD (large)", "#009e73", "D"),
+    Selector("bKLD(large,source)", "KLD-PP:NS-W:SN-1000-BINS", None, "#d55e00", "*"),
 )}
 #: the seed paper's eight selectors (``paper``), the repository revision's (``revision``), the selectors
 #: the revision recomputed with other probes (``probes``: no FED, whose Fisher embedding needs the

@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._atomic import atomic_write_text
+from .._files import atomic_write_text
 from .config import FedConfig
 from .weights import CheckpointError, load_checkpoint, save_checkpoint
 

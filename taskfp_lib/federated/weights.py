@@ -130,7 +130,7 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, np.ndarray], me
     """Write weights + JSON metadata as one safetensors file, atomically (temporary file, then rename)."""
     from safetensors.numpy import save_file
 
-    from .._atomic import atomic_path
+    from .._files import atomic_path
 
     path = Path(path)
     with atomic_path(path, suffix=".safetensors") as tmp:

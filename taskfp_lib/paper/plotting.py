@@ -27,7 +27,8 @@ import pandas as pd
 from matplotlib.lines import Line2D
 
 from ..tasks import DOMAIN_TAGS, domain_label
-from ..vocabulary import META_METRICS, RANKING_META_METRICS, SCENARIOS, SELECTOR_SETS, scenario_order
+from ..vocabulary import (BKLD_VARIANTS, META_METRICS, RANKING_META_METRICS, SCENARIOS, SELECTOR_SETS, SELECTORS,
+                          scenario_order)
 
 #: the book's content width in inches (at 100 px per inch on the page)
 BOOK_WIDTH = 7.8
@@ -43,19 +44,10 @@ RC = {
     "lines.linewidth": 1.3, "lines.markersize": 5, "errorbar.capsize": 2,
 }
 
-#: colour and marker of every selector of the paper and the repository revision (the bKLD variants in
-#: strong colours, the baselines in lighter ones; colour-blind safe pairs differ by marker as well)
+#: colour and marker of every selector of the paper and the repository revision (from the vocabulary's
+#: records, in the legend order: the bKLD variants first)
 SELECTOR_STYLES: dict[str, tuple[str, str]] = {
-    "bKLD(small,target)": ("#0072b2", "o"),
-    "bKLD(large,unweighted)": ("#009e73", "D"),
-    "bKLD(large,source)": ("#d55e00", "*"),
-    "Manual": ("#555555", "s"),
-    "VDNA": ("#9467bd", "v"),
-    "FED": ("#cc79a7", "^"),
-    "FID": ("#c9a100", "P"),
-    "P2L": ("#8c6d31", "X"),
-    "Sinkhorn": ("#17becf", "h"),
-}
+    s.label: (s.colour, s.marker) for s in sorted(SELECTORS.values(), key=lambda s: s.label not in BKLD_VARIANTS)}
 #: styles of measures that are not selectors of the paper (a distance being benchmarked, ...), in order
 EXTRA_STYLES: tuple[tuple[str, str], ...] = (("#000000", "p"), ("#e7298a", "<"), ("#66a61e", ">"),
                                              ("#a6761d", "8"), ("#1b9e77", "d"))
