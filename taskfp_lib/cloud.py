@@ -183,6 +183,8 @@ class KnowledgeCloud:
                 f"{mine[1]!r}, reference ranges {mine[2][:12]}..., {mine[3]} features; the fingerprint has "
                 f"{fp.identity[0]!r}, {fp.identity[1]!r}, {fp.identity[2][:12]}..., {fp.identity[3]}. Fingerprint "
                 "the task with the cloud's extractor and range file.")
+        if self.names:  # intensity preset, volume slices, probe precision (fingerprints.provenance)
+            self.get(self.names[0]).check_compatible(fp)
 
     # ------------------------------------------------------------------------------ operations
     def add(self, fp: Fingerprint, meta: TaskMeta | Mapping[str, Any] | None = None, overwrite: bool = False) -> None:

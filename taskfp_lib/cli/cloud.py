@@ -128,19 +128,23 @@ def _remove(args) -> int:
 
 
 def _query(args) -> int:
-    from ..fingerprints import Fingerprint
+    from ..fingerprints import Fingerprint, query_cloud
 
     cloud = _open(args.cloud)
     fp = Fingerprint.load(args.fingerprint)
-    ranking = cloud.query(fp, distance=args.distance, k=args.k, exclude=args.exclude)
+    ranking, margin, warning = query_cloud(cloud, fp, distance=args.distance, k=args.k, exclude=args.exclude)
     if args.csv:
         from .._files import atomic_path
 
         with atomic_path(args.csv, suffix=".csv") as tmp:
             ranking.to_csv(tmp, index=False, float_format="%.17g")
-    print(f"closest tasks to {fp.task!r} by {ranking['distance_name'].iloc[0]} (lower = closer):")
+    if warning:
+        print(warning)
+    print(f"closest source tasks for the target {fp.task!r} by {ranking['distance_name'].iloc[0]} "
+          "(d(source, target); lower = closer):")
     cols = ["rank", "source", "distance", "best_architecture", "augmentation_policy", "data_shareable"]
     print(ranking[cols].to_string(index=False))
+    print(margin.describe())
     return 0
 
 

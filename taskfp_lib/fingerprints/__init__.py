@@ -2,25 +2,35 @@
 
 Public API
 ----------
-FeatureExtractor        timm probe backbone (default resnet34, ImageNet weights) with its identity.
+FeatureExtractor        timm probe backbone (default resnet34, ImageNet weights) with its identity and
+                        provenance record (probe.py: hub, local file/folder or seeded random init).
 extract_features        features of n augmented draws with replacement (seeded, batched, progress bar).
 ReferenceRanges         per-feature [lo, hi] of one extractor; versioned file with sha256.
 build_reference_ranges  5 %/95 % linear quantiles of a reference feature set.
 bin_features            per-feature histograms with torch.histc semantics.
 Fingerprint             histograms + mean + covariance (+ Fisher); save/load as NPZ + JSON.
-fingerprint_task        image folder / dataset -> Fingerprint.
+fingerprint_task        image folder (PNG/JPEG, DICOM, NIfTI) / dataset -> Fingerprint.
+fingerprint_tasks       several tasks -> reference ranges + fingerprints, features extracted once.
+self_check, query_cloud, ranking_margin, probe_warning   how far to trust a ranking (checks.py, provenance.py).
 ImageFolderTask, ArrayTask, read_image, to_rgb_uint8, write_image_folder   image input.
 """
 from ._io import FileFormatError
+from .checks import RankingMargin, query_cloud, ranking_margin, self_check, self_check_from
 from .core import (DEFAULT_BINS, MIN_IMAGES, MIN_SAMPLES, Fingerprint, IncompatibleFingerprintsError,
-                   check_all_compatible, fingerprint_task)
-from .extract import FeatureExtractor, extract_features, fisher_embedding, sample_plan
+                   check_all_compatible)
+from .extract import extract_features, sample_plan
+from .fisher import fisher_embedding
 from .images import ArrayTask, ImageFolderTask, UnreadableImageError, read_image, to_rgb_uint8, write_image_folder
+from .pipeline import fingerprint_task, fingerprint_tasks
+from .probe import PAPER_PROBE_FILE, PAPER_PROBE_HUB_ID, FeatureExtractor
+from .provenance import probe_status, probe_warning
 from .ranges import DEFAULT_QUANTILES, ReferenceRanges, bin_features, build_reference_ranges
 
 __all__ = [
     "ArrayTask", "DEFAULT_BINS", "DEFAULT_QUANTILES", "FeatureExtractor", "FileFormatError", "Fingerprint",
-    "ImageFolderTask", "IncompatibleFingerprintsError", "MIN_IMAGES", "MIN_SAMPLES", "ReferenceRanges",
-    "UnreadableImageError", "bin_features", "build_reference_ranges", "check_all_compatible", "extract_features",
-    "fingerprint_task", "fisher_embedding", "read_image", "sample_plan", "to_rgb_uint8", "write_image_folder",
+    "ImageFolderTask", "IncompatibleFingerprintsError", "MIN_IMAGES", "MIN_SAMPLES", "PAPER_PROBE_FILE",
+    "PAPER_PROBE_HUB_ID", "RankingMargin", "ReferenceRanges", "UnreadableImageError", "bin_features",
+    "build_reference_ranges", "check_all_compatible", "extract_features", "fingerprint_task", "fingerprint_tasks",
+    "fisher_embedding", "probe_status", "probe_warning", "query_cloud", "ranking_margin", "read_image",
+    "sample_plan", "self_check", "self_check_from", "to_rgb_uint8", "write_image_folder",
 ]

@@ -53,6 +53,12 @@ class Fingerprint:
     task_meta : dict
         ``num_classes``, ``num_images`` and any user-supplied metadata.
     fisher_meta : dict or None
+    probe : dict
+        Provenance of the probe (``source``, ``pretrained``, ``weights_sha256``, ``precision``, device,
+        ...; :meth:`FeatureExtractor.probe_record`); empty for files written before it was recorded.
+    reading : dict
+        How the images were read: ``preset`` (dict form of the intensity preset) and ``slices``
+        (``None`` when the task holds no volumes). See :mod:`taskfp_lib.fingerprints.provenance`.
     """
 
     task: str
@@ -67,6 +73,8 @@ class Fingerprint:
     task_meta: dict = field(default_factory=dict)
     fisher_meta: dict | None = None
     created: str = ""
+    probe: dict = field(default_factory=dict)
+    reading: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.histograms = {int(b): np.asarray(h, dtype=np.float64) for b, h in self.histograms.items()}
@@ -83,7 +91,8 @@ class Fingerprint:
                       bins: Sequence[int] = DEFAULT_BINS, seed: int | None = None,
                       task_meta: Mapping[str, Any] | None = None, with_cov: bool = True,
                       fisher: np.ndarray | None = None, fisher_meta: dict | None = None,
-                      min_samples: int = MIN_SAMPLES) -> "Fingerprint":
+                      min_samples: int = MIN_SAMPLES, probe: Mapping[str, Any] | None = None,
+                      reading: Mapping[str, Any] | None = None) -> "Fingerprint":
         """Summarise a feature matrix (n_samples, n_features): histograms, mean, covariance.
 
         The feature matrix itself is not kept. ``min_samples`` is the privacy floor (set it lower
@@ -100,7 +109,8 @@ class Fingerprint:
         return cls(task=task, histograms=hists, mean=x.mean(axis=0), cov=cov, n_samples=int(x.shape[0]),
                    extractor=dict(ranges.extractor), ranges_sha256=ranges.sha256, seed=seed,
                    fisher=fisher, task_meta=dict(task_meta or {}), fisher_meta=fisher_meta,
-                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                   probe=dict(probe or {}), reading=dict(reading or {}))
 
     # ------------------------------------------------------------------ checks
     @property
@@ -166,15 +176,17 @@ class Fingerprint:
 
     def check_compatible(self, other: "Fingerprint") -> None:
         """Raise :class:`IncompatibleFingerprintsError` unless ``other`` is comparable."""
+        from .provenance import reading_differences
+
         a, b = self.identity, other.identity
-        if a == b:
-            return
         what = ["extractor", "weights", "reference ranges (sha256)", "feature count"]
-        diffs = [f"{w}: {x!r} vs {y!r}" for w, x, y in zip(what, a, b) if x != y]
+        diffs = [f"{w}: {x!r} vs {y!r}" for w, x, y in zip(what, a, b) if x != y] + reading_differences(self, other)
+        if not diffs:
+            return
         raise IncompatibleFingerprintsError(
             f"fingerprints {self.task!r} and {other.task!r} cannot be compared: " + "; ".join(diffs)
             + ". Fingerprints are comparable only when made with the same extractor weights and the same "
-              "reference-range file.")
+              "reference-range file, and read with the same intensity preset and slices.")
 
     # ------------------------------------------------------------------ file format
     def save(self, path: str | os.PathLike) -> Path:
@@ -194,7 +206,8 @@ class Fingerprint:
                 "n_samples": int(self.n_samples), "seed": self.seed, "bins": list(self.bins),
                 "n_features": self.n_features, "extractor": self.extractor,
                 "ranges_sha256": self.ranges_sha256, "task_meta": self.task_meta,
-                "fisher_meta": self.fisher_meta, "created": self.created, "library_version": __version__}
+                "fisher_meta": self.fisher_meta, "created": self.created, "library_version": __version__,
+                "probe": self.probe, "reading": self.reading}
         path = Path(path)
         write_npz_with_metadata(path, arrays, meta)
         return path
@@ -216,7 +229,8 @@ class Fingerprint:
                      mean=arrays["mean"], cov=arrays.get("cov"), fisher=arrays.get("fisher"), n_samples=n,
                      extractor=dict(meta["extractor"]), ranges_sha256=str(meta["ranges_sha256"]),
                      seed=meta.get("seed"), task_meta=dict(meta.get("task_meta") or {}),
-                     fisher_meta=meta.get("fisher_meta"), created=str(meta.get("created", "")))
+                     fisher_meta=meta.get("fisher_meta"), created=str(meta.get("created", "")),
+                     probe=dict(meta.get("probe") or {}), reading=dict(meta.get("reading") or {}))
         except FileFormatError:
             raise
         except (KeyError, TypeError, ValueError) as err:
@@ -227,10 +241,20 @@ class Fingerprint:
 
     def summary(self) -> dict:
         """Short description for listings."""
+        from .provenance import _preset_id, probe_status
+
         return {"task": self.task, "n_samples": self.n_samples, "bins": list(self.bins),
                 "n_features": self.n_features, "extractor": self.extractor.get("name"),
                 "weights": self.extractor.get("weights"), "ranges_sha256": self.ranges_sha256[:12],
-                "has_cov": self.cov is not None, "has_fisher": self.fisher is not None, **self.task_meta}
+                "has_cov": self.cov is not None, "has_fisher": self.fisher is not None, **self.task_meta,
+                "probe": probe_status(self), "preset": _preset_id(self.reading)}
+
+    def __repr__(self) -> str:
+        from .provenance import _preset_id, probe_status
+
+        return (f"Fingerprint(task={self.task!r}, n_samples={self.n_samples}, bins={self.bins}, "
+                f"features={self.n_features}, weights={self.extractor.get('weights')!r} ({probe_status(self)} probe), "
+                f"preset={_preset_id(self.reading)!r}, ranges={self.ranges_sha256[:12]}...)")
 
 
 def check_all_compatible(fingerprints: Sequence[Fingerprint]) -> None:
@@ -241,43 +265,3 @@ def check_all_compatible(fingerprints: Sequence[Fingerprint]) -> None:
     for fp in fingerprints[1:]:
         first.check_compatible(fp)
 
-
-def fingerprint_task(task, ranges: ReferenceRanges, extractor=None, n: int = 10_000, seed: int = 0,
-                     bins: Sequence[int] = DEFAULT_BINS, batch_size: int = 64, num_workers: int = 0,
-                     with_fisher: bool = False, n_fisher: int = 100, name: str | None = None,
-                     task_meta: Mapping[str, Any] | None = None, progress: bool = True) -> Fingerprint:
-    """Fingerprint a classification task (image folder or indexable dataset of (image, label)).
-
-    Draws ``n`` images with replacement (seeded), extracts probe features, bins them over
-    ``ranges`` and keeps only summary statistics.
-
-    Parameters
-    ----------
-    task : path or dataset
-    ranges : ReferenceRanges
-        Must belong to ``extractor`` (same identity); otherwise an error is raised.
-    extractor : FeatureExtractor, optional
-        Default: ``FeatureExtractor("resnet34")`` with ImageNet weights.
-    """
-    from .extract import FeatureExtractor, extract_features, fisher_embedding
-    from .images import as_task
-
-    extractor = extractor or FeatureExtractor("resnet34")
-    if dict(ranges.extractor) != dict(extractor.identity):
-        raise IncompatibleFingerprintsError(
-            f"the reference ranges belong to extractor {ranges.extractor}, not to {extractor.identity}; "
-            "build ranges for this extractor (taskfp fingerprint ranges) or use its range file")
-    task = as_task(task, name=name)
-    if len(task) < MIN_IMAGES:
-        raise ValueError(f"{getattr(task, 'name', name)}: {len(task)} images is below the minimum of {MIN_IMAGES} "
-                         "distinct images (privacy floor)")
-    feats, labels, plan = extract_features(task, extractor, n=n, seed=seed, batch_size=batch_size,
-                                           num_workers=num_workers, progress=progress, return_plan=True)
-    meta = {"num_classes": int(task.num_classes), "num_images": int(len(task))}
-    meta.update(task_meta or {})
-    fisher = fmeta = None
-    if with_fisher:
-        fisher, fmeta = fisher_embedding(task, extractor, feats, labels, plan, task.num_classes,
-                                         n_fisher=n_fisher, seed=seed, progress=progress)
-    return Fingerprint.from_features(feats, ranges, task=name or getattr(task, "name", "task"), bins=bins,
-                                     seed=seed, task_meta=meta, fisher=fisher, fisher_meta=fmeta)
