@@ -102,6 +102,19 @@ def register(subparsers) -> None:
     _add_extractor_args(p, from_ranges=True)
     p.set_defaults(func=_cmd_create)
 
+    p = sub.add_parser("demo-data", help="write the bundled medical demo tasks (DICOM, NIfTI, PNG; offline)",
+                       description="Write eight small seeded demo tasks built from images that ship inside "
+                                   "pydicom, pydicom-data, nibabel and scikit-image: CT and MR by body region "
+                                   "(DICOM), MR brain slabs (NIfTI volumes), radiographs (DICOM MONOCHROME1), "
+                                   "ultrasound, textures, faces, microscopy (PNG). For trying the workflow; no benchmark.")
+    p.add_argument("out", type=Path, help="output folder (one task folder per task)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=64, help="side of the images in pixels (16-512)")
+    p.add_argument("--per-class", type=int, default=60, help="images per class")
+    p.add_argument("--tasks", nargs="+", help="only these tasks (default: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace task folders this command wrote before")
+    p.set_defaults(func=_cmd_demo_data)
+
     p = sub.add_parser("info", help="validate fingerprint or range files and print their metadata")
     p.add_argument("files", nargs="+", type=Path)
     p.set_defaults(func=_cmd_info)
@@ -238,6 +251,18 @@ def _cmd_create(args) -> int:
     if args.self_check:
         _print_check(self_check(args.task, ranges, ex, others, original=fp, seed=args.seed, n=args.samples,
                                 bins=args.bins, distances=args.check_distances, **kw))
+    return 0
+
+
+def _cmd_demo_data(args) -> int:
+    from ..imaging import DEMO_TASKS, build_demo_tasks
+
+    paths = build_demo_tasks(args.out, seed=args.seed, image_size=args.image_size, per_class=args.per_class,
+                             tasks=args.tasks, overwrite=args.overwrite)
+    for name, path in paths.items():
+        spec = DEMO_TASKS.get(name)
+        what = f"{spec.domain}, {spec.fmt} (preset if read alone: {spec.preset}): {spec.description}" if spec else "pool"
+        print(f"{str(path):32s} {what}")
     return 0
 
 
