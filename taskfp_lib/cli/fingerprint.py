@@ -6,6 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+from .._safety import terminal_frame, terminal_text
+from ._options import bin_count, nonnegative_int, output_file, positive_int, unit_float
+
 DESCRIPTION = """\
 Fingerprint a classification task without sharing its images.
 
@@ -43,11 +46,11 @@ def _add_extractor_args(p: argparse.ArgumentParser, from_ranges: bool) -> None:
     g.add_argument("--random-init", action="store_true",
                    help="random initialisation instead of ImageNet weights (tests/demos only; outputs warn)")
     g.add_argument("--init-seed", type=int, default=None, help="torch seed for --random-init (default 0)")
-    g.add_argument("--image-size", type=int, default=None if from_ranges else 224, help="crop size (paper: 224)")
+    g.add_argument("--image-size", type=positive_int, default=None if from_ranges else 224, help="crop size (paper: 224)")
     g.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1, ...")
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--workers", type=int, default=0, help="data-loader worker processes (0: a prefetch thread)")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--batch-size", type=positive_int, default=64)
+    g.add_argument("--workers", type=nonnegative_int, default=0, help="data-loader worker processes (0: a prefetch thread)")
+    g.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads (default: 1 for crops <= 64 px, else $TASKFP_THREADS or all cores)")
     g.add_argument("--compile", action="store_true", help="torch.compile the probe (pays off for long runs)")
     g.add_argument("--no-channels-last", dest="channels_last", action="store_false",
@@ -57,7 +60,7 @@ def _add_extractor_args(p: argparse.ArgumentParser, from_ranges: bool) -> None:
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", "--samples", type=int, default=10_000,
+    p.add_argument("-n", "--samples", type=positive_int, default=10_000,
                    help="images drawn with replacement per task (default and paper: 10,000; try 1,000 on a CPU)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws and augmentations")
     p.add_argument("--preset", default=None,
@@ -79,10 +82,10 @@ def register(subparsers) -> None:
                                    "5 %/95 % quantiles (versioned, with sha256) for this extractor; with "
                                    "--fingerprints, also the reference tasks' fingerprints from the same features.")
     p.add_argument("tasks", nargs="+", type=Path, help="reference task folders (root/<class>/<image>)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="range file to write (.npz)")
+    p.add_argument("-o", "--output", type=output_file, required=True, help="range file to write (.npz)")
     p.add_argument("--fingerprints", type=Path, metavar="DIR", help="also write <task>.npz fingerprints into DIR")
-    p.add_argument("--bins", type=int, nargs="+", default=[100, 1000], help="bin counts (paper: 100 and 1000)")
-    p.add_argument("--quantiles", type=float, nargs=2, default=(0.05, 0.95), metavar=("LOW", "HIGH"))
+    p.add_argument("--bins", type=bin_count, nargs="+", default=[100, 1000], help="bin counts (paper: 100 and 1000)")
+    p.add_argument("--quantiles", type=unit_float, nargs=2, default=(0.05, 0.95), metavar=("LOW", "HIGH"))
     _add_self_check_args(p, against=False)
     _add_sampling_args(p)
     _add_extractor_args(p, from_ranges=False)
@@ -92,11 +95,11 @@ def register(subparsers) -> None:
                        description="Fingerprint a task folder with the extractor of a reference-range file.")
     p.add_argument("task", type=Path, help="task folder (root/<class>/<files>)")
     p.add_argument("--ranges", type=Path, required=True, help="reference-range file of the extractor")
-    p.add_argument("-o", "--output", type=Path, required=True, help="fingerprint file to write (.npz)")
+    p.add_argument("-o", "--output", type=output_file, required=True, help="fingerprint file to write (.npz)")
     p.add_argument("--name", help="task name (default: the folder name)")
-    p.add_argument("--bins", type=int, nargs="+", default=[100, 1000], help="bin counts (paper: 100 and 1000)")
+    p.add_argument("--bins", type=bin_count, nargs="+", default=[100, 1000], help="bin counts (paper: 100 and 1000)")
     p.add_argument("--fisher", action="store_true", help="also compute the Fisher embedding (FED baseline; large)")
-    p.add_argument("--n-fisher", type=int, default=100, help="images for the Fisher embedding")
+    p.add_argument("--n-fisher", type=positive_int, default=100, help="images for the Fisher embedding")
     _add_self_check_args(p, against=True)
     _add_sampling_args(p)
     _add_extractor_args(p, from_ranges=True)
@@ -176,7 +179,7 @@ def _print_check(table) -> None:
     import pandas as pd
 
     if table.attrs.get("warning"):
-        print(table.attrs["warning"])
+        print(terminal_text(table.attrs["warning"]))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     ok = int(table["copy_nearest"].sum())
@@ -188,6 +191,8 @@ def _cmd_ranges(args) -> int:
     from ..fingerprints import fingerprint_tasks
     from ..fingerprints.images import as_task
 
+    if not args.quantiles[0] < args.quantiles[1]:
+        raise ValueError(f"--quantiles: LOW must be below HIGH, got {args.quantiles[0]} {args.quantiles[1]}")
     ex = _extractor(args)
     reading = _reading(args)
     tasks = {Path(t).name: as_task(t, **reading) for t in args.tasks}
@@ -233,8 +238,10 @@ def _sources(paths) -> dict:
 
 
 def _cmd_create(args) -> int:
+    from .._safety import check_task_name
     from ..fingerprints import ReferenceRanges, fingerprint_task, self_check
 
+    check_task_name(args.name or Path(args.task).name, where="--name")   # before any extraction
     if args.self_check and not args.against:
         raise ValueError("--self-check needs competing sources: --against FINGERPRINT.npz ... or a cloud folder")
     ranges = ReferenceRanges.load(args.ranges)
@@ -268,7 +275,7 @@ def _cmd_demo_data(args) -> int:
 
 def _cmd_info(args) -> int:
     from ..fingerprints import Fingerprint, ReferenceRanges
-    from ..fingerprints._io import FileFormatError
+    from ..fingerprints import FileFormatError
 
     out = []
     for f in args.files:
@@ -287,13 +294,15 @@ def _cmd_info(args) -> int:
 
 def _cmd_distance(args) -> int:
     from ..distances import distance_matrix, get_distance, write_distance_csv
+    from ..cloud.query import resolve_distance
     from ..fingerprints import Fingerprint, probe_warning
 
+    resolve_distance(args.distance)      # unknown or feature-based distances fail before any loading
     fps = [Fingerprint.load(f) for f in args.files]
     D = distance_matrix(args.distance, fps)
     warning = probe_warning(fps)
     if warning:
-        print(warning)
+        print(terminal_text(warning))
     if args.output:
         write_distance_csv(D, args.output)
         print(f"wrote {args.output} (rows: sources, columns: targets)")
@@ -301,5 +310,5 @@ def _cmd_distance(args) -> int:
         spec = get_distance(args.distance)
         print(f"{spec.label}: rows are sources, columns are targets" + ("" if spec.symmetric else
                                                                          " (asymmetric: d(source, target))"))
-        print(D.rename_axis(index="source", columns="target").to_string())
+        print(terminal_frame(D).rename_axis(index="source", columns="target").to_string())
     return 0

@@ -15,7 +15,7 @@ import pandas as pd
 from ..tasks import ALL_TASKS, VAL_TASKS, development_targets, shrunk_name, valid_sources as paper_valid_sources
 from ..upstream.readers import load_task_infos
 from ..vocabulary import CORR_META_METRICS, EVALUATION_METRIC_ORDER, PAPER_SCENARIOS, TOP_META_METRICS, TRIPLED
-from .meta_metrics import top_k_scores
+from .meta_metrics import percentile_ranks, top_k_scores
 from .outcomes import Outcomes
 from .selection import SelectionTieError, top_k_indices
 from .weighted_tau import weightedtau_columns
@@ -50,11 +50,10 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
         From :func:`taskfp_lib.evaluation.load_outcomes` (published or freshly generated files).
     affinities : dict
         Selector name -> affinity DataFrame (sources x targets incl. shrunk names, higher = closer).
-    aggregates : sequence of {"first", "second", "third", "mean"}
-    metrics : sequence of {"BA", "AUROC"}
-    k : int
-        Budget (number of suggested sources).
-    mode : {"avg", "best"}
+    aggregates, metrics : sequence of str
+        Repetition aggregates ("first", "second", "third", "mean") and base metrics ("BA", "AUROC").
+    k, mode : int, {"avg", "best"}
+        Budget (number of suggested sources) and how the k suggestions are scored.
     targets, sources : sequence of str, optional
         Default: the validation (or development) targets and the 71 tasks in registry order.
     valid_sources : callable
@@ -92,8 +91,9 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
         chosen = {key: _top_k(a, k, key[0]) for key, a in aff.items()}
         for i, (agg, metric, scen) in enumerate(blocks):
             o, base = out[(agg, metric, scen)]
+            ranks = percentile_ranks(o) if "percentile" in top_metrics else None
             for j, name in enumerate(affinities):
-                top = top_k_scores(o, chosen[(name, tuple(refs[scen]))], base, mode, top_metrics)
+                top = top_k_scores(o, chosen[(name, tuple(refs[scen]))], base, mode, top_metrics, ranks)
                 scores[i, j, :, len(corr_metrics):] = np.column_stack([top[m] for m in top_metrics])
     return _long_table(blocks, list(affinities), targets, metas, scores)
 

@@ -101,6 +101,10 @@ def _ranked_tau(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.where((first_x == 0) | (first_y == 0), np.nan, tau)  # a constant vector
 
 
+#: columns per batch are chosen so that one batch's (n, columns) arrays hold about this many values
+BATCH_VALUES = 1 << 20
+
+
 def weightedtau_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Weighted tau (scipy defaults) of every column pair ``x[:, c]``, ``y[:, c]``, NaN pairs dropped.
 
@@ -124,9 +128,12 @@ def weightedtau_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     for n in np.unique(counts):
         if n < 2:
             continue
-        cols = np.flatnonzero(counts == n)
-        idx = np.argsort(~keep[:, cols], axis=0, kind="stable")[:n]  # kept rows, original order
-        xs = np.take_along_axis(x[:, cols], idx, axis=0)
-        ys = np.take_along_axis(y[:, cols], idx, axis=0)
-        out[cols] = (_ranked_tau(xs, ys) + _ranked_tau(ys, xs)) / 2
+        same_n = np.flatnonzero(counts == n)
+        step = max(1, BATCH_VALUES // int(n))  # bounded memory for large task pools
+        for start in range(0, same_n.size, step):
+            cols = same_n[start:start + step]
+            idx = np.argsort(~keep[:, cols], axis=0, kind="stable")[:n]  # kept rows, original order
+            xs = np.take_along_axis(x[:, cols], idx, axis=0)
+            ys = np.take_along_axis(y[:, cols], idx, axis=0)
+            out[cols] = (_ranked_tau(xs, ys) + _ranked_tau(ys, xs)) / 2
     return out

@@ -12,25 +12,42 @@ Fingerprint             histograms + mean + covariance (+ Fisher); save/load as 
 fingerprint_task        image folder (PNG/JPEG, DICOM, NIfTI) / dataset -> Fingerprint.
 fingerprint_tasks       several tasks -> reference ranges + fingerprints, features extracted once.
 self_check, query_cloud, ranking_margin, probe_warning   how far to trust a ranking (checks.py, provenance.py).
+InvalidFingerprintError a fingerprint whose numbers cannot be honest (validation.py).
 ImageFolderTask, ArrayTask, read_image, to_rgb_uint8, write_image_folder   image input.
+
+The extractor and image modules (torch, timm, PIL) are imported on first use, so reading and
+validating fingerprint files stays light (the command line's cloud operations, memory-capped checks).
 """
+import importlib
+
 from ._io import FileFormatError
 from .checks import RankingMargin, query_cloud, ranking_margin, self_check, self_check_from
 from .core import (DEFAULT_BINS, MIN_IMAGES, MIN_SAMPLES, Fingerprint, IncompatibleFingerprintsError,
                    check_all_compatible)
-from .extract import extract_features, sample_plan
-from .fisher import fisher_embedding
-from .images import ArrayTask, ImageFolderTask, UnreadableImageError, read_image, to_rgb_uint8, write_image_folder
-from .pipeline import fingerprint_task, fingerprint_tasks
-from .probe import PAPER_PROBE_FILE, PAPER_PROBE_HUB_ID, FeatureExtractor
 from .provenance import probe_status, probe_warning
 from .ranges import DEFAULT_QUANTILES, ReferenceRanges, bin_features, build_reference_ranges
+from .validation import InvalidFingerprintError
+
+_LAZY = {"FeatureExtractor": "probe", "PAPER_PROBE_FILE": "probe", "PAPER_PROBE_HUB_ID": "probe",
+         "extract_features": "extract", "sample_plan": "extract", "fisher_embedding": "fisher",
+         "fingerprint_task": "pipeline", "fingerprint_tasks": "pipeline",
+         "ArrayTask": "images", "ImageFolderTask": "images", "UnreadableImageError": "images",
+         "read_image": "images", "to_rgb_uint8": "images", "write_image_folder": "images"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ArrayTask", "DEFAULT_BINS", "DEFAULT_QUANTILES", "FeatureExtractor", "FileFormatError", "Fingerprint",
-    "ImageFolderTask", "IncompatibleFingerprintsError", "MIN_IMAGES", "MIN_SAMPLES", "PAPER_PROBE_FILE",
-    "PAPER_PROBE_HUB_ID", "RankingMargin", "ReferenceRanges", "UnreadableImageError", "bin_features",
-    "build_reference_ranges", "check_all_compatible", "extract_features", "fingerprint_task", "fingerprint_tasks",
-    "fisher_embedding", "probe_status", "probe_warning", "query_cloud", "ranking_margin", "read_image",
-    "sample_plan", "self_check", "self_check_from", "to_rgb_uint8", "write_image_folder",
+    "ImageFolderTask", "IncompatibleFingerprintsError", "InvalidFingerprintError", "MIN_IMAGES", "MIN_SAMPLES",
+    "PAPER_PROBE_FILE", "PAPER_PROBE_HUB_ID", "RankingMargin", "ReferenceRanges", "UnreadableImageError",
+    "bin_features", "build_reference_ranges", "check_all_compatible", "extract_features", "fingerprint_task",
+    "fingerprint_tasks", "fisher_embedding", "probe_status", "probe_warning", "query_cloud", "ranking_margin",
+    "read_image", "sample_plan", "self_check", "self_check_from", "to_rgb_uint8", "write_image_folder",
 ]

@@ -104,7 +104,9 @@ def query_cloud(cloud, fp, distance: str | None = None, k: int = 3,
     full = cloud.query(fp, k=0, exclude=list(exclude), **kwargs)
     margin = ranking_margin(full["distance"].to_numpy(), k if k and k > 0 else 1)
     warning = probe_warning([fp, *(cloud.get(s) for s in full["source"])])
-    return (full.head(k) if k and k > 0 else full), margin, warning
+    top = full.head(k) if k and k > 0 else full
+    top.attrs = dict(full.attrs)                     # e.g. the cloud's quarantined entries
+    return top, margin, warning
 
 
 def _copy_outcome(column: pd.Series, original: str) -> dict[str, Any]:

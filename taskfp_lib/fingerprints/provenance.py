@@ -17,10 +17,16 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from ._io import FileFormatError
+
 #: the preset id of fingerprints that do not record one (the readers before DICOM/NIfTI support)
 DEFAULT_PRESET_ID = "auto"
 DEFAULT_PRECISION = "float32"
 PAPER_WEIGHTS = "timm:timm/resnet34.a1_in1k"
+PROBE_SOURCES = ("timm-hub", "file", "random-init")
+_PROBE_KEYS = frozenset({"source", "pretrained", "weights", "weights_sha256", "file", "precision", "device",
+                         "channels_last", "compile", "torch"})
+_MAX_TEXT = 200
 
 
 def _preset_id(reading: Mapping[str, Any] | None) -> str:
@@ -90,3 +96,50 @@ def probe_warning(fingerprints: Iterable[Any]) -> str | None:
                 "); trust these distances as far as you trust that file (the paper's probe: "
                 f"{PAPER_WEIGHTS}, model.safetensors).")
     return None
+
+
+def _checked_probe(value: Mapping[str, Any], path) -> dict:
+    unknown = sorted(set(value) - _PROBE_KEYS)
+    if unknown:
+        raise FileFormatError(f"{path}: metadata field 'probe' has unknown keys {unknown[:5]}")
+    for key, item in value.items():
+        if item is not None and not isinstance(item, (bool, int, float, str)) or \
+                isinstance(item, str) and len(item) > _MAX_TEXT:
+            raise FileFormatError(f"{path}: metadata field 'probe.{key}' must be a short text, number, bool or null")
+    if value.get("source") not in (None, *PROBE_SOURCES):
+        raise FileFormatError(f"{path}: metadata field 'probe.source' must be one of {PROBE_SOURCES}")
+    if value.get("precision") not in (None, "float32", "bfloat16"):
+        raise FileFormatError(f"{path}: metadata field 'probe.precision' must be float32 or bfloat16")
+    return dict(value)
+
+
+def _checked_reading(value: Mapping[str, Any], path) -> dict:
+    from ..imaging import IntensityPreset, SliceSpec
+
+    if not set(value) <= {"preset", "slices"}:
+        raise FileFormatError(f"{path}: metadata field 'reading' holds only 'preset' and 'slices'")
+    try:
+        preset = IntensityPreset.from_dict(value["preset"]).to_dict() if value.get("preset") is not None else None
+        slices = SliceSpec.from_dict(value["slices"]).to_dict() if value.get("slices") is not None else None
+    except (ValueError, TypeError, KeyError) as err:
+        raise FileFormatError(f"{path}: metadata field 'reading' is invalid ({' '.join(str(err).split())[:200]})") \
+            from None
+    return {"preset": preset, "slices": slices} if preset is not None else {"slices": slices}
+
+
+def checked_record(value: Any, kind: str, path) -> dict:
+    """The ``probe`` or ``reading`` record of a fingerprint file, validated (files come from other labs).
+
+    ``None`` (files written before the records existed) gives ``{}``. A probe record holds known keys
+    with short scalar values; a reading record a valid preset and slice selection (their dict forms).
+
+    Raises
+    ------
+    FileFormatError
+        One line naming the file and the field.
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise FileFormatError(f"{path}: metadata field {kind!r} must be an object or null")
+    return _checked_probe(value, path) if kind == "probe" else _checked_reading(value, path)
