@@ -161,3 +161,31 @@ def test_self_check_from_recognises_a_copy(fitted, extractor):
     np.testing.assert_allclose(table["margin"], table["d_nearest_other"] - table["d_original"], rtol=0, atol=0)
     np.testing.assert_allclose(table["relative_margin"], 1.0, atol=1e-9)
     assert probe_warning(fps.values()).startswith("WARNING: random probe")
+
+
+def test_expected_time_threads_and_device(demo, extractor, capsys, monkeypatch):
+    import sys
+
+    from taskfp_lib.fingerprints.extract import announce_expected_time, extraction_threads, torch_threads
+    from taskfp_lib.fingerprints.probe import resolve_device
+
+    assert announce_expected_time(demo["photo_texture"], extractor, 100) is None        # short runs start at once
+    seconds = announce_expected_time(demo["photo_texture"], extractor, 5000, batch_size=8, stream=sys.stdout)
+    line = capsys.readouterr().out
+    assert seconds > 0 and line.startswith("expected time: ~") and "5,000 images" in line and "1 thread(s)" in line
+    assert extraction_threads(32) == 1 and extraction_threads(224, threads=3) == 3
+    monkeypatch.setenv("TASKFP_THREADS", "2")
+    assert extraction_threads(224) == 2
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert extractor.probe["device"] == "cpu" and str(resolve_device("cpu")) == "cpu"
+
+
+def test_reprs_are_concise(fitted, extractor, demo):
+    tasks, ranges, fps = fitted
+    for obj in (ranges, fps["ct_region"], extractor, tasks["ct_region"]):
+        assert len(repr(obj)) < 300, type(obj).__name__
+    assert repr(ranges).startswith(f"ReferenceRanges({extractor.feature_dim} features")

@@ -136,7 +136,7 @@ def _query(args) -> int:
     from ..cloud.query import resolve_distance
     from ..fingerprints import Fingerprint, query_cloud
 
-    resolve_distance(args.distance)          # an unknown or feature-based distance fails before any loading
+    spec = resolve_distance(args.distance)   # an unknown or feature-based distance fails before any loading
     cloud = _open(args.cloud)
     fp = Fingerprint.load(args.fingerprint)
     ranking, margin, warning = query_cloud(cloud, fp, distance=args.distance, k=args.k, exclude=args.exclude)
@@ -147,8 +147,8 @@ def _query(args) -> int:
         _write_csv(ranking, args.csv, float_format="%.17g")
     if warning:
         print(terminal_text(warning))
-    print(f"closest source tasks for the target {terminal_text(repr(fp.task))} by {ranking['distance_name'].iloc[0]} "
-          "(d(source, target); lower = closer):")
+    print(f"closest source tasks for the target {terminal_text(repr(fp.task))} by {spec.label} ({spec.name}; "
+          "d(source, target), lower = closer):")
     cols = ["rank", "source", "distance", "best_architecture", "augmentation_policy", "data_shareable"]
     print(terminal_frame(ranking[cols]).to_string(index=False))
     print(margin.describe())

@@ -118,7 +118,8 @@ def _copy_outcome(column: pd.Series, original: str) -> dict[str, Any]:
     runner = str(others.idxmin()) if len(others) else None
     d_runner = float(others.min()) if len(others) else np.nan
     margin = d_runner - d_orig
-    return {"copy_nearest": nearest == original and bool(margin > 0), "rank_of_original": int(list(order.index).index(original)) + 1,
+    return {"copy_nearest": nearest == original and bool(margin > 0),
+            "rank_of_original": int(list(order.index).index(original)) + 1,
             "d_original": d_orig, "nearest_other": runner, "d_nearest_other": d_runner, "margin": margin,
             "relative_margin": margin / abs(d_runner) if np.isfinite(d_runner) and d_runner != 0 else np.nan}
 

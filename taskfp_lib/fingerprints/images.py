@@ -219,7 +219,8 @@ def as_task(data: Any, name: str | None = None, preset: IntensityPreset | str | 
         return ImageFolderTask(Path(data), preset=preset, slices=slices, name=name)
     if isinstance(data, (ImageFolderTask, ArrayTask)):
         if preset is not None and parse_preset(preset) != data.preset:
-            raise ValueError(f"task {data.name!r} is read with preset {data.preset.id!r}, not {parse_preset(preset).id!r}")
+            raise ValueError(f"task {data.name!r} is read with preset {data.preset.id!r}, "
+                             f"not {parse_preset(preset).id!r}")
         return data
     if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
         raise TypeError("a task is an image folder path or an indexable dataset of (image, label)")
