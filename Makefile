@@ -28,7 +28,7 @@ notebooks: data
 		--timing _build/notebook_times.json
 
 refresh-notebooks: data
-	$(BIN)/python -m taskfp_lib.paper.plan --output notebooks --results results
+	$(BIN)/python -m taskfp_lib.paper.plan --output notebooks
 
 # MathJax served by the book itself (offline), from the npm registry
 mathjax: book/_static/mathjax/tex-chtml.js

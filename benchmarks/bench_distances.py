@@ -1,14 +1,19 @@
-"""All-pairs distance times at the paper's size: 71 sources x 127 targets, 512 features.
+"""All-pairs distance times at the paper's size (71 sources x 127 targets, 512 features), as ratios.
 
-    python benchmarks/bench_distances.py [--json out.json]
+    python benchmarks/bench_distances.py [--repeats 5] [--threads 1] [--json out.json]
 
-bKLD/VDNA use random histograms with 100 and 1000 bins; FID and Sinkhorn are timed per pair
-(and extrapolated to 71 x 127), FED on 1e6-parameter embeddings.
+Each kernel is timed against the float64 matrix product of the same shapes, measured right before
+and after it in the same run (so a busy machine affects both alike); the printed ratio is the median
+over ``--repeats`` of kernel / mean(product before, product after). Targets (issue 15): bKLD without
+cached statistics within 2x of the product, VDNA within 4x, P2L one product, FED one cast per chunk.
+FID and Sinkhorn are timed per pair. ``load_avg_1min`` before and after says whether the machine
+was quiet (about 0 on an idle machine; other jobs on the same cores add about 1 each).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -16,20 +21,87 @@ import numpy as np
 import torch
 
 from taskfp_lib.distances import (bkld_distance_matrix, fed_distance_matrix, fid_distance_matrix,
-                                  kld_averaged_distance_matrix, sinkhorn_divergence, vdna_distance_matrix)
-from taskfp_lib.distances.binned import histogram_stats
+                                  histogram_stats, kld_averaged_distance_matrix, sinkhorn_divergence,
+                                  vdna_distance_matrix)
 
 from _report import report  # noqa: E402  (benchmarks/_report.py)
 
+WEIGHTINGS = ("uniform", "target_softmax", "source_normalized")
 
-def timed(fn, repeats: int):
-    fn()  # warm-up
-    best = float("inf")
+
+def _once(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def ratio(fn, bound, repeats: int) -> tuple[float, float]:
+    """Median over repeats of time(fn) / mean(time(bound) before and after), and the median time of fn."""
+    fn(), bound()                                     # warm-up
+    ratios, times = [], []
     for _ in range(repeats):
+        before = _once(bound)
+        t = _once(fn)
+        after = _once(bound)
+        ratios.append(t / (0.5 * (before + after)))
+        times.append(t)
+    return float(np.median(ratios)), float(np.median(times))
+
+
+def _hists(rng, n, m, b):
+    h = rng.random((n, m, b))
+    return h / h.sum(-1, keepdims=True)
+
+
+def bench_binned(out: dict, S: int, T: int, m: int, repeats: int, rng) -> None:
+    means_s, means_t = rng.random((S, m)), rng.random((T, m))
+    for b in (100, 1000):
+        Q, P = _hists(rng, S, m, b), _hists(rng, T, m, b)
+        A, B = torch.from_numpy(Q.reshape(S, -1)), torch.from_numpy(P.reshape(T, -1))
+
+        def product():
+            return A @ B.T
+
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for w in WEIGHTINGS:
+            out[f"bkld_{w}_{b}_bins_ratio"], out[f"bkld_{w}_{b}_bins_s"] = ratio(
+                lambda: bkld_distance_matrix(Q, P, w, source_means=means_s, target_means=means_t), product, repeats)
+        out[f"bkld_{b}_bins_peak_extra_MB"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss) / 1024
         t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        _, lse = histogram_stats(Q)
+        plogp, _ = histogram_stats(P)
+        out[f"histogram_stats_{b}_bins_all_tasks_once_s"] = time.perf_counter() - t0
+        for w in WEIGHTINGS:
+            out[f"bkld_{w}_{b}_bins_cached_stats_ratio"], _ = ratio(
+                lambda: bkld_distance_matrix(Q, P, w, source_means=means_s, target_means=means_t, source_lse=lse,
+                                             target_plogp=plogp), product, repeats)
+        out[f"vdna_{b}_bins_ratio"], out[f"vdna_{b}_bins_s"] = ratio(
+            lambda: vdna_distance_matrix(Q, P), product, max(1, repeats // 2))
+        out[f"matmul_{b}_bins_s"] = float(np.median([_once(product) for _ in range(repeats)]))
+        del P, Q, A, B
+    As, At = torch.from_numpy(means_s), torch.from_numpy(means_t)
+    out["p2l_ratio"], out["p2l_s"] = ratio(lambda: kld_averaged_distance_matrix(means_s, means_t),
+                                           lambda: As @ At.T, repeats * 20)
+
+
+def bench_other(out: dict, S: int, T: int, m: int, args, rng) -> None:
+    k = args.fid_block
+    covs = np.stack([np.cov(rng.normal(size=(2 * m, m)), rowvar=False) for _ in range(k)])
+    means = rng.random((k, m))
+    out["fid_per_pair_s"] = _once(lambda: fid_distance_matrix(means, covs, means, covs)) / (k * k)
+    out["fid_all_pairs_extrapolated_s"] = out["fid_per_pair_s"] * S * T
+
+    n = args.fed_params
+    emb_s, emb_t = rng.random((S, n), dtype=np.float32), rng.random((T, n), dtype=np.float32)
+    A, B = torch.from_numpy(emb_s.astype(np.float64)), torch.from_numpy(emb_t.astype(np.float64))
+    out["fed_ratio"], out["fed_s"] = ratio(lambda: fed_distance_matrix(emb_s, emb_t), lambda: A @ B.T,
+                                           max(1, args.repeats // 2))
+    del emb_s, emb_t, A, B
+
+    x = rng.normal(size=(args.sinkhorn_samples, m))
+    y = rng.normal(size=(args.sinkhorn_samples, m)) + 0.1
+    out["sinkhorn_per_pair_s"] = _once(lambda: sinkhorn_divergence(x, y, blur=0.01))
+    out["sinkhorn_samples"] = args.sinkhorn_samples
 
 
 def main(argv=None) -> int:
@@ -37,58 +109,23 @@ def main(argv=None) -> int:
     p.add_argument("--sources", type=int, default=71)
     p.add_argument("--targets", type=int, default=127)
     p.add_argument("--features", type=int, default=512)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (one per job on a shared machine)")
     p.add_argument("--fid-block", type=int, default=4, help="FID is timed on a block x block sub-matrix")
+    p.add_argument("--fed-params", type=int, default=1_000_000)
     p.add_argument("--sinkhorn-samples", type=int, default=1000)
+    p.add_argument("--skip-other", action="store_true", help="only bKLD, VDNA and P2L")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     S, T, m = args.sources, args.targets, args.features
     out = {"sources": S, "targets": T, "features": m, "torch_threads": torch.get_num_threads(),
-           "cpu_count": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]}
-
-    means_t, means_s = rng.random((T, m)), rng.random((S, m))
-    for b in (100, 1000):
-        P = rng.random((T, m, b))
-        P /= P.sum(-1, keepdims=True)
-        Q = rng.random((S, m, b))
-        Q /= Q.sum(-1, keepdims=True)
-        for w in ("uniform", "target_softmax", "source_normalized"):
-            out[f"bkld_{w}_{b}_bins_s"] = timed(
-                lambda: bkld_distance_matrix(P, Q, w, target_means=means_t, source_means=means_s), args.repeats)
-        # per-task statistics (sum P log P, logsumexp) are computed once per fingerprint and cached
-        t0 = time.perf_counter()
-        plogp, _ = histogram_stats(P)
-        _, lse = histogram_stats(Q)
-        out[f"histogram_stats_{b}_bins_all_tasks_once_s"] = time.perf_counter() - t0
-        for w in ("uniform", "target_softmax", "source_normalized"):
-            out[f"bkld_{w}_{b}_bins_cached_stats_s"] = timed(
-                lambda: bkld_distance_matrix(P, Q, w, target_means=means_t, source_means=means_s,
-                                             target_plogp=plogp, source_lse=lse), args.repeats)
-        out[f"vdna_{b}_bins_s"] = timed(lambda: vdna_distance_matrix(P, Q), 1)
-        del P, Q
-    out["p2l_s"] = timed(lambda: kld_averaged_distance_matrix(means_t, means_s), args.repeats)
-
-    k = args.fid_block
-    covs = []
-    for _ in range(k):
-        a = rng.normal(size=(2 * m, m))
-        covs.append(np.cov(a, rowvar=False))
-    covs = np.stack(covs)
-    t_block = timed(lambda: fid_distance_matrix(means_t[:k], covs, means_s[:k], covs), 1)
-    out["fid_per_pair_s"] = t_block / (k * k)
-    out["fid_all_pairs_extrapolated_s"] = out["fid_per_pair_s"] * S * T
-
-    emb_t = rng.random((T, 1_000_000), dtype=np.float32)
-    emb_s = rng.random((S, 1_000_000), dtype=np.float32)
-    out["fed_1e6_params_s"] = timed(lambda: fed_distance_matrix(emb_t, emb_s), 1)
-    del emb_t, emb_s
-
-    x = rng.normal(size=(args.sinkhorn_samples, m))
-    y = rng.normal(size=(args.sinkhorn_samples, m)) + 0.1
-    out["sinkhorn_per_pair_s"] = timed(lambda: sinkhorn_divergence(x, y, blur=0.01), 1)
-    out["sinkhorn_samples"] = args.sinkhorn_samples
-
+           "cpu_count": os.cpu_count(), "load_avg_1min_before": os.getloadavg()[0]}
+    bench_binned(out, S, T, m, args.repeats, rng)
+    if not args.skip_other:
+        bench_other(out, S, T, m, args, rng)
+    out["load_avg_1min_after"] = os.getloadavg()[0]
     report(out, args.json)
     return 0
 

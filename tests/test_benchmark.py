@@ -1,5 +1,7 @@
-"""Tests of taskfp_lib.benchmark: input validation, chance levels, the random sanity floor, the CSV path,
-paired comparisons, callables and the CLI."""
+"""Tests of the taskfp_lib.benchmark package: input validation (each check), the direction of a matrix,
+chance levels, the random sanity floor, the CSV path, callables, paired comparisons, selection overlaps,
+the analysis through the paper's recipes and the escaping of the measure's name (the CLI and the report
+are in tests/test_benchmark_cli.py)."""
 from __future__ import annotations
 
 import itertools
@@ -306,7 +308,7 @@ def test_paired_bkld_beats_random(with_random, resample):
 
 
 def test_holm():
-    np.testing.assert_allclose(bm._holm(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.09, 0.09, 0.5])
+    np.testing.assert_allclose(bm.holm(np.array([0.01, 0.04, 0.03, 0.5])), [0.04, 0.09, 0.09, 0.5])
 
 
 # ------------------------------------------------------------------------------------------ whole benchmark
@@ -325,39 +327,6 @@ def test_benchmark_result_tables(outcomes, paper_evaluations):
         assert stem.startswith("benchmark_") and len(df)
     with pytest.raises(ValueError, match="is a selector"):
         bm.benchmark(bm.random_distance(0), "FID", outcomes=outcomes, reference=paper_evaluations)
-
-
-# ------------------------------------------------------------------------------------------ CLI
-def test_cli_rejects_bad_file_fast(tmp_path, dist, capsys):
-    from taskfp_lib.cli import main
-
-    path = tmp_path / "t.csv"
-    dist.T.to_csv(path)
-    assert main(["benchmark", str(path), "--out", str(tmp_path / "out")]) == 1
-    err = capsys.readouterr().err
-    assert "wrong orientation" in err and "--transpose" in err
-    assert not (tmp_path / "out").exists()
-    assert main(["benchmark", "--out", str(tmp_path / "out")]) == 1  # neither a CSV nor an example
-
-
-@pytest.mark.slow
-def test_cli_end_to_end(tmp_path, published):
-    from taskfp_lib.cli import main
-
-    path = tmp_path / "my_distance.csv"
-    (3.0 - bm.random_distance(1)).to_csv(path)  # a similarity, declared as such
-    out = tmp_path / "report"
-    rc = main(["benchmark", str(path), "--name", "My similarity", "--similarity", "--out", str(out),
-               "--n-bootstrap", "100", "--no-random-floor", "-q"])
-    assert rc == 0
-    assert (out / "html" / "benchmark_report.html").is_file()
-    html = (out / "html" / "benchmark_report.html").read_text()
-    assert "My similarity ranks" in html and "sphinx-book-theme" in html and "<img" in html
-    verdicts = pd.read_csv(out / "benchmark_verdicts.csv")
-    assert (verdicts["measure"] == "My similarity").all() and len(verdicts) == 4
-    ev = pd.read_csv(out / "benchmark_evaluations.csv")
-    assert len(ev) == 4 * 2 * 3 * 43 * 5
-    assert not (out / "_build").exists()
 
 
 def test_monotone_transform_scores_like_the_original(tmp_path, outcomes, paper_evaluations):
@@ -382,7 +351,7 @@ def test_scenario_positions(paper_evaluations):
     assert pre.loc[BKLD, "position"] == 1  # the paper's best selector for pretraining
     again = bm.scenario_positions(ev, n_bootstrap=300, seed=0)
     pd.testing.assert_frame_equal(pos, again)
-    assert bm._place(1.0) == "1st" and bm._place(6.5) == "6th/7th" and bm._place(12.0) == "12th"
+    assert bm.place(1.0) == "1st" and bm.place(6.5) == "6th/7th" and bm.place(12.0) == "12th"
 
 
 def test_compare_distances(outcomes):
@@ -395,3 +364,185 @@ def test_compare_distances(outcomes):
     assert (res.loc[res["scenario"] == "Pretraining Data", "verdict"] == "bKLD").all()
     with pytest.raises(ValueError, match="different names"):
         bm.compare_distances(bkld, bkld, "x", "x", outcomes=outcomes)
+
+
+# ------------------------------------------------------------------------------------------ the checks
+def test_validation_is_a_list_of_small_named_checks():
+    import inspect
+
+    from taskfp_lib.benchmark import validation
+
+    assert [c.__name__ for c in bm.CHECKS][:2] == ["check_orientation", "check_unique_names"]
+    for check in bm.CHECKS:
+        assert check.__name__.startswith("check_") and check.__doc__
+        assert len(inspect.getsource(check).splitlines()) <= 30, check.__name__
+    assert bm.CHECKS[-1] is validation.check_no_top_k_tie
+
+
+def test_tie_check_uses_the_selection_of_the_evaluation(dist, monkeypatch):
+    """The top-k tie check is the evaluation's own (taskfp_lib.evaluation.selection.top_k_indices)."""
+    from taskfp_lib.benchmark import validation
+    from taskfp_lib.evaluation.selection import SelectionTieError
+
+    def always_tied(affinity, k):
+        raise SelectionTieError("tie")
+
+    monkeypatch.setattr(validation, "top_k_indices", always_tied)
+    with pytest.raises(bm.DistanceValidationError, match="tie at the top-3 cut-off in 43 column"):
+        bm.validate_distance(dist)
+
+
+def test_only_evaluated_pairs_of_the_given_targets_are_checked(dist):
+    dev = "svhn"  # a development target: not read by default, read when it is a target
+    broken = dist.copy()
+    broken.loc[valid_sources(dev)[0], shrunk_name(dev)] = np.nan
+    bm.validate_distance(broken)
+    with pytest.raises(bm.DistanceValidationError, match=r"1 evaluated .*NaN.*'svhn --shrink_train 800'"):
+        bm.validate_distance(broken, targets=[*VAL_TASKS, dev])
+
+
+def test_undefined_diagonal_becomes_nan_and_keeps_the_affinities(published):
+    """1/FID has an infinite diagonal: outside the evaluated pairs it becomes NaN, so the global z-score
+    (and every affinity) stays defined; the evaluated pairs are unchanged."""
+    from taskfp_lib.upstream.readers import load_distance
+
+    inv = 1.0 / load_distance("FID")
+    out = bm.validate_distance(inv, similarity=False)
+    assert np.isinf(inv.to_numpy()).sum() == 71 and not np.isinf(out.to_numpy()).any()
+    assert np.isnan(np.diag(out.loc[:, ALL_TASKS].to_numpy())).all()
+    m = bm.evaluated_pairs().to_numpy()
+    np.testing.assert_array_equal(out.to_numpy()[m], inv.to_numpy()[m])
+
+
+# ------------------------------------------------------------------------------------------ direction
+def test_similarity_with_an_undefined_diagonal_gets_a_note_naming_the_flag(published):
+    """Issue 11, item 7: 1/FID has no usable self entry; the image-sharing siblings give it away."""
+    from taskfp_lib.upstream.readers import load_distance
+
+    fid = load_distance("FID")
+    ev = bm.similarity_evidence(1.0 / fid)
+    assert ev.n == 0 and not ev.refuse and ev.n_siblings == 468 and ev.sibling_percentile > 0.9
+    notes = []
+    bm.validate_distance(1.0 / fid, notes=notes)
+    assert len(notes) == 1 and "--similarity" in notes[0] and "looks like a similarity" in notes[0]
+    notes = []
+    bm.validate_distance(fid, notes=notes)  # self entries at the column minima: a distance, nothing to say
+    assert notes == [] and bm.similarity_evidence(fid).at_min == 71
+    notes = []
+    bm.validate_distance(1.0 / fid, similarity=False, notes=notes)  # declared a distance: no check, no note
+    assert notes == []
+    converted = bm.validate_distance(1.0 / fid, similarity=True)
+    pd.testing.assert_frame_equal(converted.rank(), (fid.replace(0, np.nan)).rank())
+
+
+def test_undefined_diagonal_of_a_distance_gets_the_neutral_note(dist):
+    no_self = dist.copy()
+    for t in ALL_TASKS:
+        no_self.loc[t, list({t, shrunk_name(t)})] = np.inf  # the diagonal and the task against its shrunk variant
+    notes = []
+    bm.validate_distance(no_self, notes=notes)
+    assert len(notes) == 1 and "could not be checked" in notes[0] and "--similarity" in notes[0]
+    assert "looks like a similarity" not in notes[0]  # random: siblings in the middle of their columns
+
+
+def test_below_chance_note():
+    from taskfp_lib.benchmark.direction import below_chance_note
+
+    scen = ["Model Architecture", "Pretraining Data"]
+    rows = [{"scenario": s, "meta_metric": "percentile", "selector": sel, "mean": m}
+            for s in scen for sel, m in (("mine", 0.40), (bm.CHANCE_LABEL, 0.50), ("FID", 0.6))]
+    table = pd.DataFrame(rows)
+    note = below_chance_note(table, "mine", bm.CHANCE_LABEL)
+    assert "below a random choice of sources in all 2 scenarios" in note and "0.100" in note and "--similarity" in note
+    table.loc[0, "mean"] = 0.55  # above chance in one scenario: no note
+    assert below_chance_note(table, "mine", bm.CHANCE_LABEL) is None
+
+
+# ------------------------------------------------------------------------------------------ overlaps
+def test_selection_overlap_finds_a_monotone_transform(published):
+    from taskfp_lib.evaluation.affinity import affinity_from_distance, load_affinities
+    from taskfp_lib.upstream.readers import load_distance
+    from taskfp_lib.vocabulary import SELECTOR_SETS
+
+    affs = load_affinities(SELECTOR_SETS["paper"])
+    affs["sqrt FID"] = affinity_from_distance(load_distance("FID") ** 0.5 + 1.0)
+    ov = bm.selection_overlap(affs, "sqrt FID")
+    assert ov.iloc[0]["selector"] == "FID" and ov.iloc[0]["identical_targets"] == 43
+    assert ov.iloc[0]["shared_sources"] == 3.0 and (ov.iloc[1:]["identical_targets"] < 43).all()
+    note = bm.overlap_note(ov, "sqrt FID")
+    assert "coincide with those of FID for all 43 targets" in note
+    affs["random"] = affinity_from_distance(bm.random_distance(0))
+    rnd = bm.selection_overlap({k: v for k, v in affs.items() if k != "sqrt FID"}, "random")
+    assert bm.overlap_note(rnd, "random") is None and rnd["identical_targets"].max() < 10
+
+
+# ------------------------------------------------------------------------------------------ the paper's recipes
+def test_gain_curves_are_fig4_with_the_measure_added(outcomes):
+    """The benchmark's curves come from the paper's recipe: the references' rows equal Fig. 4b's."""
+    from taskfp_lib.paper.recipes import fig4_shots_table
+
+    curves = bm.gain_curves(outcomes, bm.random_distance(0), "Random")
+    fig4 = fig4_shots_table(outcomes)
+    assert set(curves.loc[curves["panel"] == "a", "selector"]) == {"Random"}
+    ref = curves[(curves["panel"] == "b") & (curves["selector"] != "Random")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(ref, fig4[fig4["panel"] == "b"].reset_index(drop=True))
+
+
+def test_random_floor_reproduces_the_committed_results(outcomes, paper_evaluations):
+    from taskfp_lib.paper.results import REPO_ROOT
+
+    floor = bm.random_floor(paper_evaluations, outcomes, 0)
+    committed = pd.read_csv(REPO_ROOT / "results" / "benchmark_random_floor.csv")
+    pd.testing.assert_frame_equal(floor.reset_index(drop=True), committed, check_exact=False, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ names
+@pytest.mark.parametrize("bad", ["", "  ", "tab\there", "esc\x1b[31mred", "x" * 201, "FID", "random (expected)"])
+def test_measure_names_that_cannot_label_a_measure(bad):
+    with pytest.raises(ValueError, match="name"):
+        bm.check_measure_name(bad)
+
+
+def test_hostile_names_are_written_inert(outcomes, paper_evaluations, tmp_path):
+    """Issue 11, item 1: a formula name is neutralised in every CSV, a script name escaped in the HTML."""
+    from taskfp_lib.benchmark import render
+
+    name = '=HYPERLINK("http://evil","x")<script>alert(1)</script>'
+    res = bm.benchmark(bm.random_distance(0), name, outcomes=outcomes, reference=paper_evaluations,
+                       n_bootstrap=50, n_bootstrap_paired=50, curves=False)
+    paths = res.write(tmp_path, evaluations=True)
+    assert len(paths) == 10
+    for path in paths:
+        text = path.read_text()
+        assert "\n=" not in text and ",=" not in text and '"=' not in text, path.name
+        measure = pd.read_csv(path)["measure"]
+        assert (measure == "'" + name).all(), path.name
+    res.write(tmp_path)  # a second run replaces the measure's block instead of appending to it
+    assert len(pd.read_csv(tmp_path / "benchmark_verdicts.csv")) == 4
+    shown = str(render.verdict(res)) + str(render.intro(name, "paper", 8)) + str(render.notes([name]))
+    shown += str(render.wide_table(res.summary))
+    assert "<script" not in shown and "&lt;script&gt;alert(1)&lt;/script&gt;" in shown
+    assert render.figure_label("$a$") == r"\$a\$" and len(render.figure_label("y" * 99)) == 28
+
+
+def test_intro_names_the_file_and_never_the_worked_example():
+    from taskfp_lib.benchmark import render
+
+    path = "/data/x`<img src=x onerror=alert(1)>.csv"
+    text = str(render.intro("mine", "paper", 8, distance_csv=path))
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;" in text and "`" in text
+    assert "worked example" not in text and "ensemble" not in text.lower()
+    example = str(render.intro("Ensemble", "paper", 8, example="ensemble", ensemble_weights={"Manual": 0.5}))
+    assert "worked example" in example and "taskfp benchmark my_distance.csv" in example
+
+
+def test_read_distance_refuses_oversized_and_irregular_files(tmp_path, monkeypatch):
+    from taskfp_lib.benchmark import validation
+
+    path = tmp_path / "big.csv"
+    path.write_text("x" * 2000)
+    monkeypatch.setattr(validation, "MAX_CSV_BYTES", 1000)
+    with pytest.raises(bm.DistanceValidationError, match=r"big.csv: 2000 bytes, more than the 1000 bytes"):
+        bm.read_distance(path)
+    with pytest.raises(bm.DistanceValidationError, match="not a regular file"):
+        bm.read_distance(tmp_path)

@@ -21,7 +21,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 FIGURE_PAGES = {"notebooks/01_task_pool", "notebooks/02_fig4_shots", "notebooks/03_external_validation",
                 "notebooks/03b_external_validation_revision", "notebooks/04_table3_scenario_similarity",
                 "notebooks/05_fig6_sample_size", "notebooks/08_bins_sweep", "notebooks/09_full_size_targets",
-                "notebooks/10_probes", "notebooks/11_msd_segmentation", "notebooks/12_task_maps"}
+                "notebooks/10_probes", "notebooks/11_msd_segmentation", "notebooks/12_task_maps",
+                "notebooks/13_development_comparison"}
 
 
 def toc_files() -> list[str]:

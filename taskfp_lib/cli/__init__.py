@@ -18,7 +18,7 @@ import sys
 from .._safety import one_line
 
 #: modules of this package that contribute sub-commands, in help order
-SUBCOMMAND_MODULES = ("data", "fingerprint", "cloud", "benchmark", "transfer")
+SUBCOMMAND_MODULES = ("data", "fingerprint", "cloud", "benchmark", "transfer", "federated")
 #: environment variable that lets exceptions propagate with their traceback (debugging)
 TRACEBACK_ENV = "TASKFP_TRACEBACK"
 

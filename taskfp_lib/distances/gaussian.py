@@ -1,63 +1,125 @@
-"""Fréchet distance between Gaussian feature summaries (FID, spec 3.4)."""
+r"""FID: the Fréchet distance between Gaussian summaries of the probe features (file ``FID``).
+
+The paper's FID selector (Methods, "Task fingerprinting"): with the mean feature vectors
+:math:`\mu` and the unbiased covariances :math:`\Sigma` of the source and target tasks,
+
+.. math:: d(S, T) = \|\mu_S - \mu_T\|^2 + \mathrm{tr}\,\Sigma_S + \mathrm{tr}\,\Sigma_T
+          - 2\,\mathrm{tr}\big(\Sigma_S^{1/2} \Sigma_T \Sigma_S^{1/2}\big)^{1/2} \;\ge 0 .
+
+Symmetric. A covariance must be positive semi-definite: eigenvalues down to
+:math:`-\mathrm{PSD\_RTOL} \cdot \max_i |\lambda_i|` are round-off and count as 0, anything more
+negative is refused (a negative-definite covariance would otherwise give a negative distance and
+rank first in every query).
+"""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
-from scipy import linalg
+
+from ._inputs import as_stack, blockwise, check_means, refuse_rows, require, task_names
+from .registry import DistanceSpec, paper_label, register_distance
+
+NAME = "FID"
+#: relative tolerance of the PSD check: eigenvalues >= -PSD_RTOL * max |eigenvalue| are accepted (and clipped to 0)
+PSD_RTOL = 1e-8
+#: relative tolerance of the symmetry check of a covariance
+SYMMETRY_RTOL = 1e-8
 
 
-def frechet_distance_naive(mu1, sigma1, mu2, sigma2) -> float:
-    r"""FID by the textbook formula, with ``scipy.linalg.sqrtm`` (reference implementation).
-
-    .. math:: \|\mu_1 - \mu_2\|^2 + \mathrm{tr}\,\Sigma_1 + \mathrm{tr}\,\Sigma_2
-              - 2\,\mathrm{tr}\,\sqrt{\Sigma_1 \Sigma_2}
-
-    Real part of ``sqrtm``; if it is not finite, ``1e-6 I`` is added to both covariances.
-    """
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
-        eps = 1e-6 * np.eye(s1.shape[0])
-        covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))
-    covmean = np.real(covmean)
-    diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+def not_psd(eigenvalues: np.ndarray) -> bool:
+    """Whether eigenvalues (of one covariance) are clearly negative, beyond round-off."""
+    scale = float(np.abs(eigenvalues).max()) if eigenvalues.size else 0.0
+    return bool(eigenvalues.size and eigenvalues.min() < -PSD_RTOL * scale)
 
 
-def _psd_sqrt(sigma: np.ndarray) -> np.ndarray:
+def check_covariances(distance: str, side: str, covs, names: Sequence[str] | None, m: int,
+                      eigenvalues: bool = True) -> np.ndarray:
+    """Validated covariances (n, m, m): finite, symmetric and (with ``eigenvalues``) PSD within tolerance."""
+    c = as_stack(distance, side, covs, 3, names)
+    if c.shape[1:] != (m, m):
+        raise ValueError(f"{distance}: {side} covariances have shape {c.shape[1:]}, expected ({m}, {m})")
+    refuse_rows(distance, side, names, ~np.isfinite(c).reshape(len(c), -1).all(1), "covariance is not finite")
+    scale = np.abs(c).reshape(len(c), -1).max(1, initial=0.0)
+    asym = np.abs(c - c.transpose(0, 2, 1)).reshape(len(c), -1).max(1, initial=0.0) > SYMMETRY_RTOL * scale
+    refuse_rows(distance, side, names, asym, "covariance is not symmetric")
+    if eigenvalues:
+        refuse_rows(distance, side, names, np.array([not_psd(np.linalg.eigvalsh(x)) for x in c], dtype=bool),
+                    f"covariance is not positive semi-definite (eigenvalue below -{PSD_RTOL:g} x the largest)")
+    return c
+
+
+def _psd_sqrt(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Square root of a symmetric matrix with clipped eigenvalues, and its eigenvalues."""
     vals, vecs = np.linalg.eigh(sigma)
-    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T, vals
 
 
-def fid_distance_matrix(target_means: np.ndarray, target_covs: np.ndarray, source_means: np.ndarray,
-                        source_covs: np.ndarray) -> np.ndarray:
+def fid_distance_matrix(source_means: np.ndarray, source_covs: np.ndarray, target_means: np.ndarray,
+                        target_covs: np.ndarray, *, source_names: Sequence[str] | None = None,
+                        target_names: Sequence[str] | None = None) -> np.ndarray:
     r"""FID of every (source, target) pair.
 
-    Uses :math:`\mathrm{tr}\sqrt{\Sigma_s\Sigma_t} = \sum_i \sqrt{\lambda_i(\Sigma_s^{1/2}\Sigma_t\Sigma_s^{1/2})}`
+    Uses :math:`\mathrm{tr}\sqrt{\Sigma_S\Sigma_T} = \sum_i \sqrt{\lambda_i(\Sigma_S^{1/2}\Sigma_T\Sigma_S^{1/2})}`
     (symmetric eigenproblem, one square root per source), which equals the ``sqrtm`` formula for
-    positive semi-definite covariances and is much faster. Symmetric.
+    PSD covariances and is much faster; negative round-off eigenvalues count as 0 and the distance
+    is clipped at 0 (it is :math:`\ge 0` for PSD inputs).
 
     Parameters
     ----------
-    target_means : (n_targets, n_features); target_covs : (n_targets, n_features, n_features)
-    source_means : (n_sources, n_features); source_covs : (n_sources, n_features, n_features)
+    source_means : ndarray of shape (n_sources, n_features)
+    source_covs : ndarray of shape (n_sources, n_features, n_features)
+    target_means : ndarray of shape (n_targets, n_features)
+    target_covs : ndarray of shape (n_targets, n_features, n_features)
+    source_names, target_names : sequence of str, optional
+        Task names, used to name an offending entry in errors.
 
     Returns
     -------
-    ndarray of shape (n_sources, n_targets)
+    ndarray of shape (n_sources, n_targets), symmetric in its arguments
+
+    Raises
+    ------
+    DistanceInputError
+        A covariance that is not finite, not symmetric or not PSD (beyond :data:`PSD_RTOL`), or
+        mean features that are not finite or beyond the float32 range, naming the task.
     """
-    mt, ct = np.asarray(target_means, np.float64), np.asarray(target_covs, np.float64)
-    ms, cs = np.asarray(source_means, np.float64), np.asarray(source_covs, np.float64)
-    if ct.ndim != 3 or cs.ndim != 3 or ct.shape[1:] != cs.shape[1:] or mt.shape[1] != ct.shape[1]:
-        raise ValueError("FID needs means (n, m) and covariances (n, m, m) of matching sizes")
+    ms = check_means(NAME, "source", source_means, source_names, nonnegative=False)
+    mt = check_means(NAME, "target", target_means, target_names, nonnegative=False)
+    m = ms.shape[1]
+    if mt.shape[1] != m:
+        raise ValueError(f"{NAME}: source and target mean features differ in length ({m} vs {mt.shape[1]})")
+    cs = check_covariances(NAME, "source", source_covs, source_names, m, eigenvalues=False)
+    ct = check_covariances(NAME, "target", target_covs, target_names, m)
+    if len(cs) != len(ms) or len(ct) != len(mt):
+        raise ValueError(f"{NAME}: {len(ms)}/{len(mt)} means but {len(cs)}/{len(ct)} covariances")
     out = np.empty((ms.shape[0], mt.shape[0]))
     tr_t = np.trace(ct, axis1=1, axis2=2)
     for s in range(ms.shape[0]):
-        root = _psd_sqrt(cs[s])
+        root, vals = _psd_sqrt(cs[s])
+        if not_psd(vals):       # the eigenvalues come with the square root; the first failure names them all
+            check_covariances(NAME, "source", cs, source_names, m)
         tr_s = np.trace(cs[s])
         for t in range(mt.shape[0]):
             ev = np.linalg.eigvalsh(root @ ct[t] @ root)
             tr_cross = np.sqrt(np.clip(ev, 0.0, None)).sum()
             diff = ms[s] - mt[t]
             out[s, t] = diff @ diff + tr_s + tr_t[t] - 2.0 * tr_cross
-    return out
+    return np.maximum(out, 0.0)
+
+
+def _fid(sources, targets) -> np.ndarray:
+    """Registry adapter: fingerprints -> :func:`fid_distance_matrix`, in blocks within the memory budget."""
+    require(NAME, list(sources) + list(targets), "cov", "covariances")
+
+    def block(src, tgt):
+        return fid_distance_matrix(np.stack([fp.mean for fp in src]), np.stack([fp.cov for fp in src]),
+                                   np.stack([fp.mean for fp in tgt]), np.stack([fp.cov for fp in tgt]),
+                                   source_names=task_names(src), target_names=task_names(tgt))
+
+    return blockwise(sources, targets, lambda fp: 8 * fp.n_features ** 2, block)
+
+
+register_distance(DistanceSpec(
+    "FID", paper_label("FID", "FID"), symmetric=True, nonnegative=True, zero_self=True, requires=("mean", "cov"),
+    compute=_fid, description="Fréchet distance of Gaussian feature summaries"))

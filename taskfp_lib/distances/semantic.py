@@ -1,4 +1,9 @@
-"""The "Manual" task selector: semantic keyword similarity with deterministic tie-breakers (spec 3.4)."""
+"""The "Manual" task selector: keyword similarity with deterministic tie-breakers (file ``SEMANTIC``).
+
+The paper's Manual baseline selector (Methods; the published ``SEMANTIC.csv``): tasks are
+described by keyword sets (domain, modality, anatomy, ...), compared by their Jaccard distance, and
+ties are broken in favour of larger, then higher-dimensional, then later-listed source tasks.
+"""
 from __future__ import annotations
 
 from typing import Sequence
@@ -7,6 +12,9 @@ import numpy as np
 import pandas as pd
 
 from ..tasks import base_name, transformed_task_infos
+from ..upstream.readers import load_task_infos
+from ..vocabulary import SELECTORS
+from .registry import DistanceSpec, register_distance
 
 #: weights of the tie-breakers: larger, then higher-dimensional, then later-listed sources win ties
 SIZE_WEIGHT, DIM_WEIGHT, POSITION_WEIGHT = 1e-3, 1e-5, 1e-7
@@ -59,3 +67,16 @@ def semantic_distance_matrix(task_infos: pd.DataFrame, sources: Sequence[str],
     # subtracted one after the other: bit-identical to the published SEMANTIC.csv
     values = values - size_term[:, None] - dim_term[:, None] - pos_term[:, None]
     return pd.DataFrame(values, index=list(sources), columns=list(targets))
+
+
+def _semantic(sources, targets, *, task_infos: pd.DataFrame | None = None) -> np.ndarray:
+    """Registry adapter: task names -> :func:`semantic_distance_matrix` (task infos default to the published ones)."""
+    sources, targets = [str(s) for s in sources], [str(t) for t in targets]
+    df = semantic_distance_matrix(load_task_infos() if task_infos is None else task_infos, sources, targets)
+    return df.to_numpy(dtype=np.float64)
+
+
+register_distance(DistanceSpec(
+    SELECTORS["Manual"].stem, "Manual", symmetric=False, nonnegative=False, zero_self=False,
+    requires=("task_infos",), compute=_semantic,
+    description="1 - keyword IoU, minus size/dimension/position tie-breakers per source row"))

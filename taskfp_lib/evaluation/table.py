@@ -69,9 +69,8 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
         aggregate > metric > scenario > selector > target > meta metric (correlations first); scores are
         higher-is-better (``regret_score`` = 1 - the paper's regret).
     """
-    unknown = [m for m in corr_metrics if m != "weightedtau"]
-    if unknown:
-        raise ValueError(f"unknown correlation meta metric {unknown[0]!r}")
+    if any(m != "weightedtau" for m in corr_metrics):
+        raise ValueError(f"unknown correlation meta metric in {list(corr_metrics)!r}")
     if targets is None:
         targets = VAL_TASKS if outcomes.validation else development_targets(load_task_infos())
     targets, sources = list(targets), list(ALL_TASKS if sources is None else sources)

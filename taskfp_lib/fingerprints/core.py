@@ -138,16 +138,6 @@ class Fingerprint:
                 f"re-create it with bins including {bins}")
         return self.histograms[bins]
 
-    def histogram_stats(self, bins: int) -> tuple[np.ndarray, np.ndarray]:
-        """Cached per-feature bKLD statistics of the ``bins``-bin histograms: (sum P log P, logsumexp)."""
-        cache = self.__dict__.setdefault("_stats_cache", {})
-        if bins not in cache:
-            from ..distances.binned import histogram_stats
-
-            plogp, lse = histogram_stats(self.histogram(bins)[None])
-            cache[bins] = (plogp[0], lse[0])
-        return cache[bins]
-
     def validate(self) -> None:
         """Check shapes, finiteness and that histograms are probability vectors."""
         m = self.mean.shape[0] if self.mean.ndim == 1 else -1

@@ -23,6 +23,7 @@ from ..upstream.manifest import REPO_ROOT
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 OUTCOMES = "cache/exp/load_*_experiment%*%True.csv"
+DEV_OUTCOMES = "cache/exp/load_*_experiment%*%False.csv"
 TASK_INFOS = "cache/task_infos.csv"
 _EXTERNAL = ("fig5_bootstrap_ranks", "fig5_summary", "table4_win_rates", "stability_scores", "supfig1_rank_then_mean")
 
@@ -64,12 +65,15 @@ PLAN: tuple[Run, ...] = (
         writes=("msd_evaluations", "msd_bootstrap_ranks")),
     Run("12_task_maps", "12_task_maps", reads=(TASK_INFOS, "cache/distances/KLD-PP:NN.csv"),
         writes=("task_maps_tsne",)),
+    Run("13_development_comparison", "13_development_comparison",
+        reads=(TASK_INFOS, DEV_OUTCOMES, "cache/distances/*.csv"), writes=("dev_comparison", "dev_ensembles")),
     Run("knowledge_cloud_demo", "knowledge_cloud_demo", writes=("knowledge_cloud_demo", "knowledge_cloud_demo_selfcheck")),
     Run("transfer_demo", "transfer_demo", writes=("transfer_demo",)),
-    Run("benchmark_report", "benchmark_report", reads=(TASK_INFOS, OUTCOMES, "cache/distances/*.csv"),
+    Run("meduniverse", "meduniverse", writes=("meduniverse_stages", "meduniverse_vs_fingerprints")),
+    Run("benchmark_report", "benchmark_report", reads=(TASK_INFOS, OUTCOMES, DEV_OUTCOMES, "cache/distances/*.csv"),
         writes=("benchmark_meta_metrics", "benchmark_win_rates", "benchmark_stability", "benchmark_bootstrap_ranks",
                 "benchmark_ranking_summary", "benchmark_rank_then_mean", "benchmark_positions", "benchmark_verdicts",
-                "benchmark_paired", "benchmark_gain_curves", "benchmark_random_floor")),
+                "benchmark_paired", "benchmark_gain_curves", "benchmark_random_floor", "benchmark_development")),
     Run("07_published_vs_reproduced", "07_published_vs_reproduced", reads=(TASK_INFOS, OUTCOMES, "cache/distances/*.csv"),
         writes=("published_vs_reproduced", "published_claims"),
         after=("01_task_pool", "02_fig4_shots", "03_external_validation", "04_table3_scenario_similarity",

@@ -72,19 +72,35 @@ def task_pool(task_infos: pd.DataFrame | None = None) -> RecipeResult:
 # --- Fig. 4: multi-shot transfer ------------------------------------------------------------------
 
 
-def fig4_shots_table(outcomes: Outcomes | None = None, budgets=range(1, 6)) -> pd.DataFrame:
+#: Fig. 4's panels: panel -> (selectors, meta metric, metric)
+FIG4_PANELS = {"a": (("bKLD(small,target)",), "gain", "BA"),
+               "b": (("Manual", "bKLD(small,target)"), "improvement", "AUROC")}
+
+
+def fig4_shots_table(outcomes: Outcomes | None = None, budgets=range(1, 6), *, panels: dict | None = None,
+                     affinities: dict | None = None) -> pd.DataFrame:
     """Fig. 4: best-of-k transfer by number of shots.
 
     Panel ``a``: fraction of improved tasks (gain, BA) for bKLD(small,target); panel ``b``: AUROC
     improvement for Manual and bKLD(small,target). Mean and pandas std over the three repetitions
     of the per-repetition mean over the 43 targets.
+
+    Parameters
+    ----------
+    panels : dict, optional
+        Panel -> (selectors, meta metric, metric); default :data:`FIG4_PANELS` (a benchmarked
+        measure is drawn by adding it to the panels).
+    affinities : dict, optional
+        Selector -> affinity matrix for selectors that have no published file; the others are read.
     """
     outcomes = load_outcomes() if outcomes is None else outcomes
-    panels = {"a": (["bKLD(small,target)"], "gain", "BA"), "b": (["Manual", "bKLD(small,target)"], "improvement", "AUROC")}
+    panels = FIG4_PANELS if panels is None else panels
+    given = dict(affinities or {})
     rows = []
     for panel, (selectors, meta, metric) in panels.items():
-        ev = evaluate_budgets(outcomes, load_affinities(selectors), budgets, metrics=[metric], top_metrics=[meta],
-                              corr_metrics=[], mode="best")
+        affs = {**load_affinities([s for s in selectors if s not in given]), **given}
+        ev = evaluate_budgets(outcomes, {s: affs[s] for s in selectors}, budgets, metrics=[metric],
+                              top_metrics=[meta], corr_metrics=[], mode="best")
         per_rep = ev.groupby(["scenario", "selector", "shots", "aggregate"], sort=False)["score"].mean()
         stats = per_rep.groupby(["scenario", "selector", "shots"], sort=False).agg(["mean", "std"]).reset_index()
         stats.insert(0, "panel", panel)

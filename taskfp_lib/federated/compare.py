@@ -1,0 +1,137 @@
+"""The same client tasks through task fingerprinting, with the MIM encoder as the probe.
+
+Task fingerprinting (Godau et al., arXiv 2412.08763, Methods) shares a *description* of each task
+instead of weights: binned histograms of probe features over fixed reference ranges. Here the
+probe is the server's MIM-pretrained encoder (not the paper's ImageNet ResNet34), the reference
+ranges are the 5 %/95 % quantiles of its features on the server's unlabelled pool, and every
+client's fingerprint is queried against the others' with bKLD(small, target)
+(``KLD-PP:NS-W:TS-100-BINS``, the paper's recommended distance). The selected source for target
+``t`` is ``argmin_{s != t} d(s, t)``; knowledge is transferred by the pretraining scenario: the
+MIM encoder is fine-tuned on the source, then on the target with a fresh head.
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..fingerprints.extract import FeatureExtractor
+from ..vocabulary import DEFAULT_DISTANCE
+from .config import FedConfig
+from .data import ClientData
+
+__all__ = ["MIMProbe", "fingerprint_clients", "select_sources", "source_transfer", "fingerprint_nbytes",
+           "DISTANCE"]
+
+#: bKLD(small, target), the paper's recommended task distance
+DISTANCE = DEFAULT_DISTANCE
+
+
+class MIMProbe(FeatureExtractor):
+    """The MIM encoder as fingerprint probe: images -> mean-pooled ViT tokens (embed_dim features).
+
+    Its identity names the architecture and the sha256 of the weights, so fingerprints of
+    different MIM encoders are never compared.
+    """
+
+    def __init__(self, encoder: Mapping[str, np.ndarray], cfg: FedConfig):  # noqa: D107 - no super(): no timm name
+        import torch
+
+        from .mim import create_encoder, load_encoder_state
+        from .runstate import state_sha256
+
+        self.model_name = f"vit-mim(s={cfg.image_size},p={cfg.patch_size},d={cfg.depth},w={cfg.embed_dim})"
+        self.image_size = int(cfg.image_size)
+        self.device = torch.device("cpu")
+        self.net = load_encoder_state(create_encoder(cfg), dict(encoder)).eval()
+        self.feature_dim = int(cfg.embed_dim)
+        self.identity = {"name": self.model_name, "weights": f"sha256:{state_sha256(encoder)}",
+                         "feature_dim": self.feature_dim, "image_size": self.image_size}
+
+
+def _task(images: np.ndarray, labels: np.ndarray, name: str):
+    from ..fingerprints.images import ArrayTask
+
+    return ArrayTask(list(zip(images, labels.tolist())), name=name, num_classes=int(labels.max()) + 1)
+
+
+def fingerprint_clients(probe: MIMProbe, clients: Sequence[ClientData], pool: np.ndarray, n: int = 500,
+                        seed: int = 0) -> tuple[list, object]:
+    """Fingerprints of the clients' training splits and the reference ranges they were binned with.
+
+    Parameters
+    ----------
+    probe : MIMProbe
+    clients : sequence of ClientData
+    pool : ndarray (m, S, S, 3) uint8
+        The server's unlabelled pool; its features define the reference ranges.
+    n : int
+        Augmented draws per task (with replacement; at least 100, the privacy floor).
+    seed : int
+    """
+    from ..fingerprints import Fingerprint, build_reference_ranges, extract_features
+
+    zeros = np.zeros(len(pool), dtype=np.int64)
+    ref, _ = extract_features(_task(pool, zeros, "pool"), probe, n=max(n, len(pool)), seed=seed, progress=False)
+    ranges = build_reference_ranges({"pool": ref}, probe.identity)
+    fps = []
+    for c in clients:
+        feats, _ = extract_features(_task(c.x_train, c.y_train, c.name), probe, n=n, seed=seed, progress=False)
+        fps.append(Fingerprint.from_features(feats, ranges, task=c.name, bins=(100, 1000), seed=seed,
+                                             task_meta={"num_classes": c.num_classes,
+                                                        "num_images": len(c.y_train)}))
+    return fps, ranges
+
+
+def select_sources(fingerprints: Sequence, distance: str = DISTANCE) -> pd.DataFrame:
+    """For every target the closest other client: columns target, source, distance (lower = closer)."""
+    from ..distances import distance_matrix
+
+    d = distance_matrix(distance, list(fingerprints))
+    rows = []
+    for target in d.columns:
+        column = d[target].drop(index=target)
+        rows.append({"target": target, "source": str(column.idxmin()), "distance": float(column.min())})
+    return pd.DataFrame(rows)
+
+
+def source_transfer(encoder: Mapping[str, np.ndarray], source: ClientData, target: ClientData, cfg: FedConfig,
+                    target_head: Mapping[str, np.ndarray], target_seed: int, source_seed: int,
+                    cache: dict | None = None) -> float:
+    """Held-out accuracy on ``target`` after fine-tuning the encoder on ``source`` first (pretraining scenario).
+
+    The source is trained with a head seeded by ``source_seed``; the target fine-tuning uses
+    ``target_head`` and ``target_seed`` (pass the federation's evaluation head and seed to compare
+    like with like). ``cache`` (a dict) keeps source-trained encoders across targets.
+    """
+    from .finetune import finetune
+    from .weights import init_head
+
+    key = (source.name, int(source_seed))
+    if cache is None or key not in cache:
+        src_head = init_head(cfg.embed_dim, source.num_classes, [int(source_seed), 7])
+        trained = finetune(dict(encoder), src_head, source.x_train, source.y_train, source.x_test, source.y_test,
+                           cfg, seed=int(source_seed)).encoder
+        if cache is None:
+            cache = {}
+        cache[key] = trained
+    out = finetune(cache[key], dict(target_head), target.x_train, target.y_train, target.x_test, target.y_test,
+                   cfg, seed=int(target_seed))
+    return out.accuracy
+
+
+def fingerprint_nbytes(fingerprint) -> int:
+    """Size of the fingerprint file a site would share (``Fingerprint.save``, NPZ + JSON).
+
+    The creation time is replaced by a fixed one of the same length, so the size is reproducible.
+    """
+    fixed = copy.copy(fingerprint)
+    fixed.created = "2000-01-01T00:00:00+00:00"
+    with tempfile.TemporaryDirectory(prefix="taskfp-fp-") as tmp:
+        path = Path(tmp) / "fp.npz"
+        fixed.save(path)
+        return path.stat().st_size
