@@ -189,6 +189,14 @@ class FeatureExtractor:
         Provenance of the weights and how they ran (see :meth:`probe_record`).
     """
 
+    #: defaults for subclasses that set ``net``, ``identity``, ``device`` and ``image_size`` themselves
+    #: (e.g. the federated chapter's MIM encoder probe)
+    channels_last = False
+    precision = "float32"
+    compiled = False
+    _run = None
+    _weights: dict = {"source": None, "pretrained": None, "weights_sha256": None}
+
     def __init__(self, model: str = "resnet34", pretrained: bool = True, checkpoint: str | os.PathLike | None = None,
                  init_seed: int = 0, image_size: int = 224, device: str = "auto", channels_last: bool = True,
                  compile: bool = False, precision: str = "float32"):
@@ -219,11 +227,12 @@ class FeatureExtractor:
         """``source`` (timm-hub, file, random-init), ``pretrained`` (True, False, or None for a file of
         unknown origin), ``weights``, ``weights_sha256``, ``precision``, ``device``, ``channels_last``,
         ``compile`` and the torch version."""
-        return {**self._weights, "precision": self.precision, "device": str(self.device),
+        return {"weights": self.identity.get("weights"), **self._weights, "precision": self.precision,
+                "device": str(self.device),
                 "channels_last": self.channels_last, "compile": self.compiled, "torch": torch.__version__}
 
     def __repr__(self) -> str:
-        return (f"FeatureExtractor({self.model_name!r}, weights={self.identity['weights']!r}, "
+        return (f"{type(self).__name__}({self.model_name!r}, weights={self.identity['weights']!r}, "
                 f"image_size={self.image_size}, device={str(self.device)!r}, precision={self.precision!r})")
 
     def _autocast(self):
@@ -238,7 +247,7 @@ class FeatureExtractor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with self._autocast():
-            return self._run(x).float()
+            return (self._run or self.net)(x).float()
 
     def make_transform(self, augment: bool = True):
         """albumentations pipeline: resize to ~1.14x, random crop, horizontal flip, ImageNet normalisation."""
