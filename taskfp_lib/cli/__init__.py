@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
             "transfer from the closest ones and benchmark task distances on the 71-task ground truth."
         ),
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"taskfp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         try:

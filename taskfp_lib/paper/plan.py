@@ -68,7 +68,7 @@ PLAN: tuple[Run, ...] = (
         writes=("task_maps_tsne",)),
     Run("13_development_comparison", "13_development_comparison",
         reads=(TASK_INFOS, DEV_OUTCOMES, "cache/distances/*.csv"), writes=("dev_comparison", "dev_ensembles")),
-    Run("knowledge_cloud_demo", "knowledge_cloud_demo", writes=("knowledge_cloud_demo",)),
+    Run("knowledge_cloud_demo", "knowledge_cloud_demo", writes=("knowledge_cloud_demo", "knowledge_cloud_demo_selfcheck")),
     Run("transfer_demo", "transfer_demo", writes=("transfer_demo",)),
     Run("meduniverse", "meduniverse", writes=("meduniverse_stages", "meduniverse_vs_fingerprints")),
     Run("benchmark_report", "benchmark_report", reads=(TASK_INFOS, OUTCOMES, DEV_OUTCOMES, "cache/distances/*.csv"),
