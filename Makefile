@@ -9,7 +9,7 @@ SITE := _build/site
 export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install data notebooks refresh-notebooks mathjax html book test bench clean
+.PHONY: install data notebooks refresh-notebooks mathjax html book chromium test bench clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
@@ -22,13 +22,17 @@ data: install
 
 # execute every notebook of the declared plan (taskfp_lib/paper/plan.py) into _build/: executed pages
 # in $(SITE)/notebooks, results files in $(SITE)/book/_static/results (the committed notebooks/ and results/
-# are the reference outputs the tests compare against; `make refresh-notebooks` rewrites them)
+# are the reference outputs the tests compare against; `make refresh-notebooks` rewrites them).
+# Independent notebooks run side by side, JOBS at once (default: one per core), each kernel with one
+# BLAS/torch thread; a notebook that reads others' results waits for them.
+JOBS ?=
+PLAN_JOBS := $(if $(JOBS),--jobs $(JOBS),)
 notebooks: data
-	$(BIN)/python -m taskfp_lib.paper.plan --output $(SITE)/notebooks --results $(SITE)/book/_static/results \
-		--timing _build/notebook_times.json
+	$(BIN)/python -m taskfp_lib.paper.plan $(PLAN_JOBS) --output $(SITE)/notebooks \
+		--results $(SITE)/book/_static/results --timing _build/notebook_times.json
 
 refresh-notebooks: data
-	$(BIN)/python -m taskfp_lib.paper.plan --output notebooks --results results
+	$(BIN)/python -m taskfp_lib.paper.plan $(PLAN_JOBS) --output notebooks --results results
 
 # MathJax served by the book itself (offline), from the npm registry
 mathjax: book/_static/mathjax/tex-chtml.js
@@ -52,7 +56,12 @@ html: install mathjax
 book: notebooks html
 	@echo "book: _build/html/index.html"
 
-test: install mathjax data
+# Chromium and its driver for the rendered-book tests: Debian's packages, installed when missing
+# and running as root; otherwise a message saying what to install
+chromium:
+	@sh scripts/ensure_chromium.sh
+
+test: install mathjax data chromium
 	$(BIN)/python -m pytest
 
 bench: install data
