@@ -179,6 +179,20 @@ def _priorities(runs: list[Run], durations: dict[str, float]) -> dict[str, float
     return {name: chain(name) for name in selected}
 
 
+def reference_durations(notebook_dir: Path = NOTEBOOK_DIR) -> dict[str, float]:
+    """Seconds each run took when its committed reference notebook was executed (papermill's metadata)."""
+    durations = {}
+    for run in PLAN:
+        path = Path(notebook_dir) / f"{run.name}.ipynb"
+        try:
+            seconds = json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]["duration"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            durations[run.name] = float(seconds)
+    return durations
+
+
 @dataclass
 class PlanReport:
     """Outcome of :func:`execute`: wall seconds per run, the runs that failed and why, total wall time."""
@@ -252,8 +266,9 @@ def execute(names=None, output_dir: Path | None = None, results_dir: Path | None
     jobs : int, optional
         Runs executed at once (one kernel each, one thread per kernel); default: the cores available.
     durations : dict, optional
-        Expected seconds per run (e.g. the previous ``--timing`` file): the longest chain of runs
-        starts first. Unknown runs count 1 s, so runs that others wait for start first.
+        Expected seconds per run (e.g. the previous ``--timing`` file), over those recorded in the
+        committed reference notebooks (:func:`reference_durations`): the longest chain of runs
+        starts first. Unknown runs count 1 s.
     log : callable
         Receives one line per started and finished run.
 
@@ -274,7 +289,8 @@ def execute(names=None, output_dir: Path | None = None, results_dir: Path | None
     args = (str(notebook_dir), str(output_dir), None if results_dir is None else str(results_dir))
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker) as pool:
-        _schedule(pool, runs, args, _priorities(runs, durations or {}), report, log)
+        estimates = reference_durations() | dict(durations or {})
+        _schedule(pool, runs, args, _priorities(runs, estimates), report, log)
     report.wall_s = round(time.perf_counter() - t_start, 2)
     return report
 
