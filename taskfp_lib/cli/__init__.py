@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from .._threads import ENV_VAR, set_process_threads
 
 #: modules of this package that contribute sub-commands, in help order
 SUBCOMMAND_MODULES = ("data", "fingerprint", "cloud", "benchmark", "transfer")
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if os.environ.get(ENV_VAR, "").strip():  # the documented thread option of every sub-command
+            set_process_threads()
         return int(args.func(args) or 0)
     except (ValueError, OSError, RuntimeError) as err:
         print(f"taskfp {args.command}: error: {err}", file=sys.stderr)
