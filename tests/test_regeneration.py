@@ -91,3 +91,51 @@ def test_reference_durations_come_from_the_committed_notebooks(tmp_path):
     (tmp_path / "01_task_pool.ipynb").write_text('{"metadata": {"papermill": {"duration": 8.5}}, "cells": []}')
     (tmp_path / "02_fig4_shots.ipynb").write_text('{"metadata": {}}')
     assert book.reference_durations(tmp_path) == {"01_task_pool": 8.5}
+
+
+def _notebook(path, code):
+    import nbformat
+
+    params = nbformat.v4.new_code_cell("results_dir = None", metadata={"tags": ["parameters"]})
+    kernel = {"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}}
+    nbformat.write(nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(code)], metadata=kernel), path)
+
+
+@pytest.mark.slow
+def test_a_failed_run_is_reported_with_the_runs_after_it_and_the_others_go_on(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    _notebook(src / "ok.ipynb", "from pathlib import Path\nPath(results_dir, 'ok.csv').write_text('a\\n1\\n')")
+    _notebook(src / "bad.ipynb", "raise ValueError('broken on purpose')")
+    plan = (book.Run("ok", "ok", writes=("ok",)), book.Run("bad", "bad"), book.Run("later", "ok", after=("bad",)))
+    monkeypatch.setattr(book, "PLAN", plan)
+    report = book.execute(output_dir=tmp_path / "out", results_dir=tmp_path / "res", notebook_dir=src, jobs=2,
+                          log=lambda m: None)
+    assert set(report.times) == {"ok", "bad"} and report.jobs == 2
+    assert set(report.errors) == {"bad", "later"}
+    assert "broken on purpose" in report.errors["bad"] and "after the failed run(s) ['bad']" in report.errors["later"]
+    assert (tmp_path / "res" / "ok.csv").read_text() == "a\n1\n"
+    with pytest.raises(RuntimeError, match="2 notebook run"):
+        report.raise_for_errors()
+
+
+def _write_block_repeatedly(directory, key, times):
+    for i in range(times):
+        write_results(pd.DataFrame({"selector_set": [key] * 3, "i": [i] * 3}), "shared", directory,
+                      replace={"selector_set": key})
+
+
+def test_concurrent_block_writes_lose_no_block(tmp_path):
+    import multiprocessing
+
+    keys = ("paper", "revision", "extra1", "extra2")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_block_repeatedly, args=(tmp_path, k, 15)) for k in keys]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in procs)
+    table = pd.read_csv(tmp_path / "shared.csv")
+    assert table.groupby("selector_set")["i"].agg(list).to_dict() == {k: [14] * 3 for k in keys}
+    assert list(table.selector_set.unique()[:2]) == ["paper", "revision"]

@@ -26,6 +26,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import re
 import sys
 import tempfile
 import time
@@ -42,6 +43,7 @@ NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 OUTCOMES = "cache/exp/load_*_experiment%*%True.csv"
 TASK_INFOS = "cache/task_infos.csv"
 _EXTERNAL = ("fig5_bootstrap_ranks", "fig5_summary", "table4_win_rates", "stability_scores", "supfig1_rank_then_mean")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: environment of every kernel besides its thread limits
 KERNEL_ENV = {"HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1"}
 
@@ -215,12 +217,11 @@ def _init_worker() -> None:
     os.environ.update(thread_environment(SMALL))
 
 
-def _execute_one(name: str, notebook_dir: str, output_dir: str, results_dir: str | None) -> tuple[float, str | None]:
+def _execute_one(run: Run, notebook_dir: str, output_dir: str, results_dir: str | None) -> tuple[float, str | None]:
     """Execute one run with papermill; returns (wall seconds, error message or None)."""
     import papermill as pm
     from traitlets.config import Config
 
-    run = get_run(name)
     params = dict(run.parameters)
     if results_dir is not None:
         params["results_dir"] = results_dir
@@ -229,11 +230,11 @@ def _execute_one(name: str, notebook_dir: str, output_dir: str, results_dir: str
     with tempfile.TemporaryDirectory(prefix="taskfp-kernel-") as sockets:
         config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
         try:
-            pm.execute_notebook(str(Path(notebook_dir) / f"{run.source}.ipynb"), str(Path(output_dir) / f"{name}.ipynb"),
+            pm.execute_notebook(str(Path(notebook_dir) / f"{run.source}.ipynb"), str(Path(output_dir) / f"{run.name}.ipynb"),
                                 parameters=params, cwd=str(REPO_ROOT), kernel_name="python3", progress_bar=False,
                                 config=config)
         except Exception as exc:  # noqa: BLE001 - reported per run, the other runs go on
-            message = str(exc).strip().splitlines()
+            message = _ANSI.sub("", str(exc)).strip().splitlines()
             return time.perf_counter() - t0, f"{type(exc).__name__}: " + " | ".join(message[-3:])[:2000]
     return time.perf_counter() - t0, None
 
@@ -298,6 +299,7 @@ def execute(names=None, output_dir: Path | None = None, results_dir: Path | None
 def _schedule(pool, runs: list[Run], args: tuple, priority: dict[str, float], report: PlanReport, log) -> None:
     """Submit every run whose ``after`` runs have finished, highest priority first, until all are done."""
     pending = {r.name: r for r in runs}
+    run_of = dict(pending)
     selected = set(pending)
     running: dict = {}
     done: set[str] = set()
@@ -312,7 +314,7 @@ def _schedule(pool, runs: list[Run], args: tuple, priority: dict[str, float], re
                        key=lambda n: -priority[n])
         for name in ready[:max(0, report.jobs - len(running))]:
             log(f"[taskfp.plan] executing {name}")
-            running[pool.submit(_execute_one, name, *args)] = name
+            running[pool.submit(_execute_one, run_of[name], *args)] = name
             del pending[name]
         if not running:
             continue
