@@ -198,12 +198,17 @@ SELECTORS: dict[str, Selector] = {s.label: s for s in (
     Selector("bKLD(large,unweighted)", "KLD-PP:NS-1000-BINS", "bKLD (large)"),
     Selector("bKLD(large,source)", "KLD-PP:NS-W:SN-1000-BINS", None),
 )}
-#: the seed paper's eight selectors (``paper``) and the repository revision's (``revision``); the order
-#: is the order of the rows of the evaluation table
+#: the seed paper's eight selectors (``paper``), the repository revision's (``revision``), the selectors
+#: the revision recomputed with other probes (``probes``: no FED, whose Fisher embedding needs the
+#: ResNet34) and those of the MSD segmentation study (``msd``); the order is the order of the rows of
+#: the evaluation table
 SELECTOR_SETS: dict[str, tuple[str, ...]] = {
     "paper": ("Manual", "VDNA", "FED", "FID", "P2L", "bKLD(small,target)", "bKLD(large,source)",
               "bKLD(large,unweighted)"),
     "revision": ("Manual", "VDNA", "FED", "FID", "P2L", "Sinkhorn", "bKLD(small,target)", "bKLD(large,unweighted)"),
+    "probes": ("Manual", "VDNA", "FID", "P2L", "Sinkhorn", "bKLD(small,target)", "bKLD(large,unweighted)"),
+    "msd": ("Manual", "VDNA", "FID", "P2L", "Sinkhorn", "bKLD(small,target)", "bKLD(large,unweighted)",
+            "bKLD(large,source)"),
 }
 #: the three bKLD settings of the paper (Methods, "Task fingerprinting")
 BKLD_VARIANTS: tuple[str, ...] = ("bKLD(small,target)", "bKLD(large,unweighted)", "bKLD(large,source)")

@@ -9,7 +9,7 @@ from taskfp_lib.upstream.manifest import REPO_ROOT
 
 
 def _pins(lines):
-    return sorted(l.strip() for l in lines if re.match(r"^[A-Za-z0-9_.\-]+==", l.strip()))
+    return sorted(l.strip() for l in lines if re.match(r"^[A-Za-z0-9_.\-]+(\[[a-z,]+\])?==", l.strip()))
 
 
 def test_environment_yml_agrees_with_requirements():
@@ -21,7 +21,8 @@ def test_environment_yml_agrees_with_requirements():
     lock = {l.split("==")[0].lower(): l.strip() for l in (REPO_ROOT / "requirements-lock.txt").read_text().splitlines()
             if "==" in l}
     for pin in _pins(req):
-        assert lock[pin.split("==")[0].lower()] == pin, f"{pin} differs from requirements-lock.txt"
+        name, version = re.sub(r"\[.*\]", "", pin).split("==")
+        assert lock[name.lower()] == f"{name}=={version}", f"{pin} differs from requirements-lock.txt"
     torch = [p for p in _pins(req) if p.startswith(("torch==", "torchvision=="))]
     assert torch == ["torch==2.14.1", "torchvision==0.29.1"]
 

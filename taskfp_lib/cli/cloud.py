@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from .._safety import csv_safe_frame, terminal_frame, terminal_text
+from ._options import nonnegative_int, output_file
 
 DESCRIPTION = """\
 A knowledge cloud holds fingerprints of earlier tasks together with what worked for them
@@ -44,7 +48,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("list", help="list the tasks in the cloud")
     p.add_argument("cloud", type=Path)
-    p.add_argument("--csv", type=Path, help="also write the listing as CSV")
+    p.add_argument("--csv", type=output_file, help="also write the listing as CSV")
     p.set_defaults(func=_list)
 
     p = sub.add_parser("remove", help="remove a task from the cloud")
@@ -57,16 +61,17 @@ def register(subparsers) -> None:
                                    "the top k are the recommended transfer sources.")
     p.add_argument("cloud", type=Path)
     p.add_argument("fingerprint", type=Path, help="fingerprint of the new task")
-    p.add_argument("-k", type=int, default=3, help="number of sources (paper: 3; 0 = all)")
+    p.add_argument("-k", type=nonnegative_int, default=3, help="number of sources (paper: 3; 0 = all)")
     p.add_argument("--distance", default="KLD-PP:NS-W:TS-100-BINS",
                    help="file stem or paper label (default: bKLD(small,target), the paper's recommendation)")
     p.add_argument("--exclude", nargs="*", default=[], help="cloud tasks to ignore (e.g. sharing images)")
-    p.add_argument("--csv", type=Path, help="also write the ranking as CSV")
+    p.add_argument("--csv", type=output_file, help="also write the ranking as CSV (formula-like cells "
+                                                    "neutralised with a leading ')")
     p.set_defaults(func=_query)
 
     p = sub.add_parser("export", help="write the cloud (or some tasks) to a zip archive for another lab")
     p.add_argument("cloud", type=Path)
-    p.add_argument("archive", type=Path)
+    p.add_argument("archive", type=output_file)
     p.add_argument("--tasks", nargs="*", help="only these tasks")
     p.set_defaults(func=_export)
 
@@ -96,61 +101,62 @@ def _add(args) -> int:
     from ..fingerprints import Fingerprint
 
     cloud = _open(args.cloud)
-    meta = TaskMeta(best_architecture=args.best_architecture, augmentation_policy=args.augmentation_policy,
-                    data_shareable=args.data_shareable, contact=args.contact, notes=args.notes)
-    fps = [Fingerprint.load(f) for f in args.fingerprints]  # validate all before adding any
-    for fp in fps:
-        cloud.add(fp, meta, overwrite=args.overwrite)
-        print(f"added {fp.task!r}")
+    meta = TaskMeta.from_dict({"best_architecture": args.best_architecture, "augmentation_policy": args.augmentation_policy,
+                               "data_shareable": args.data_shareable, "contact": args.contact, "notes": args.notes},
+                              where="options")
+    fps = [Fingerprint.load(f) for f in args.fingerprints]  # every file is checked before anything is added
+    for name in cloud.add_many(fps, meta, overwrite=args.overwrite):
+        print(f"added {terminal_text(repr(name))}")
     return 0
+
+
+def _write_csv(df, path, **kwargs) -> None:
+    from .._files import atomic_path
+
+    with atomic_path(path, suffix=".csv") as tmp:
+        csv_safe_frame(df).to_csv(tmp, index=False, **kwargs)
 
 
 def _list(args) -> int:
     df = _open(args.cloud).list()
     if args.csv:
-        from .._files import atomic_path
-
-        with atomic_path(args.csv, suffix=".csv") as tmp:
-            df.to_csv(tmp, index=False)
-    print(df.to_string(index=False) if len(df) else "(empty knowledge cloud)")
+        _write_csv(df, args.csv)
+    print(terminal_frame(df).to_string(index=False) if len(df) else "(empty knowledge cloud)")
     return 0
 
 
 def _remove(args) -> int:
-    from ..cloud import CloudError
-
-    try:
-        _open(args.cloud).remove(args.task)
-    except KeyError as err:
-        raise CloudError(str(err.args[0])) from None
-    print(f"removed {args.task!r}")
+    _open(args.cloud).remove(args.task)
+    print(f"removed {terminal_text(repr(args.task))}")
     return 0
 
 
 def _query(args) -> int:
+    from ..cloud.query import resolve_distance
     from ..fingerprints import Fingerprint
 
+    resolve_distance(args.distance)          # an unknown or feature-based distance fails before any loading
     cloud = _open(args.cloud)
     fp = Fingerprint.load(args.fingerprint)
     ranking = cloud.query(fp, distance=args.distance, k=args.k, exclude=args.exclude)
+    for name, reason in ranking.attrs.get("quarantined", {}).items():
+        print(terminal_text(f"taskfp cloud query: warning: entry {name!r} left out of the ranking: {reason}"),
+              file=sys.stderr)
     if args.csv:
-        from .._files import atomic_path
-
-        with atomic_path(args.csv, suffix=".csv") as tmp:
-            ranking.to_csv(tmp, index=False, float_format="%.17g")
-    print(f"closest tasks to {fp.task!r} by {ranking['distance_name'].iloc[0]} (lower = closer):")
+        _write_csv(ranking, args.csv, float_format="%.17g")
+    print(f"closest tasks to {terminal_text(repr(fp.task))} by {ranking['distance_name'].iloc[0]} (lower = closer):")
     cols = ["rank", "source", "distance", "best_architecture", "augmentation_policy", "data_shareable"]
-    print(ranking[cols].to_string(index=False))
+    print(terminal_frame(ranking[cols]).to_string(index=False))
     return 0
 
 
 def _export(args) -> int:
     path = _open(args.cloud).export(args.archive, names=args.tasks)
-    print(f"wrote {path}")
+    print(f"wrote {terminal_text(path)}")
     return 0
 
 
 def _import(args) -> int:
     done = _open(args.cloud).import_archive(args.archive, on_conflict=args.on_conflict)
-    print(f"imported {len(done)} task(s): {', '.join(done)}")
+    print(terminal_text(f"imported {len(done)} task(s): {', '.join(done)}"))
     return 0

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from ._options import bin_count, nonnegative_int, output_file, positive_int, unit_float
+
 DESCRIPTION = """\
 Fingerprint a classification task without sharing its images.
 
@@ -28,14 +30,14 @@ def _add_extractor_args(p: argparse.ArgumentParser, from_ranges: bool) -> None:
     g.add_argument("--random-init", action="store_true",
                    help="random initialisation instead of ImageNet weights (tests/demos only)")
     g.add_argument("--init-seed", type=int, default=None, help="torch seed for --random-init (default 0)")
-    g.add_argument("--image-size", type=int, default=None if from_ranges else 224, help="crop size (paper: 224)")
+    g.add_argument("--image-size", type=positive_int, default=None if from_ranges else 224, help="crop size (paper: 224)")
     g.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
-    g.add_argument("--batch-size", type=int, default=64)
-    g.add_argument("--workers", type=int, default=0, help="data-loader worker processes (0: a prefetch thread)")
+    g.add_argument("--batch-size", type=positive_int, default=64)
+    g.add_argument("--workers", type=nonnegative_int, default=0, help="data-loader worker processes (0: a prefetch thread)")
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-n", "--samples", type=int, default=10_000, help="images drawn with replacement (paper: 10,000)")
+    p.add_argument("-n", "--samples", type=positive_int, default=10_000, help="images drawn with replacement (paper: 10,000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the draws and augmentations")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -50,8 +52,8 @@ def register(subparsers) -> None:
                        description="Extract features of reference tasks and store the per-feature 5 %/95 % "
                                    "quantiles (versioned, with sha256) for this extractor.")
     p.add_argument("tasks", nargs="+", type=Path, help="reference task folders (root/<class>/<image>)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="range file to write (.npz)")
-    p.add_argument("--quantiles", type=float, nargs=2, default=(0.05, 0.95), metavar=("LOW", "HIGH"))
+    p.add_argument("-o", "--output", type=output_file, required=True, help="range file to write (.npz)")
+    p.add_argument("--quantiles", type=unit_float, nargs=2, default=(0.05, 0.95), metavar=("LOW", "HIGH"))
     _add_sampling_args(p)
     _add_extractor_args(p, from_ranges=False)
     p.set_defaults(func=_cmd_ranges)
@@ -60,11 +62,11 @@ def register(subparsers) -> None:
                        description="Fingerprint an image-folder task with the extractor of a reference-range file.")
     p.add_argument("task", type=Path, help="task folder (root/<class>/<image>)")
     p.add_argument("--ranges", type=Path, required=True, help="reference-range file of the extractor")
-    p.add_argument("-o", "--output", type=Path, required=True, help="fingerprint file to write (.npz)")
+    p.add_argument("-o", "--output", type=output_file, required=True, help="fingerprint file to write (.npz)")
     p.add_argument("--name", help="task name (default: the folder name)")
-    p.add_argument("--bins", type=int, nargs="+", default=[100, 1000], help="bin counts (paper: 100 and 1000)")
+    p.add_argument("--bins", type=bin_count, nargs="+", default=[100, 1000], help="bin counts (paper: 100 and 1000)")
     p.add_argument("--fisher", action="store_true", help="also compute the Fisher embedding (FED baseline; large)")
-    p.add_argument("--n-fisher", type=int, default=100, help="images for the Fisher embedding")
+    p.add_argument("--n-fisher", type=positive_int, default=100, help="images for the Fisher embedding")
     _add_sampling_args(p)
     _add_extractor_args(p, from_ranges=True)
     p.set_defaults(func=_cmd_create)
@@ -77,7 +79,7 @@ def register(subparsers) -> None:
     p.add_argument("files", nargs="+", type=Path, help="fingerprint files (all are sources and targets)")
     p.add_argument("--distance", default="KLD-PP:NS-W:TS-100-BINS",
                    help="file stem or paper label (default bKLD(small,target))")
-    p.add_argument("-o", "--output", type=Path, help="write the matrix as CSV (published layout)")
+    p.add_argument("-o", "--output", type=output_file, help="write the matrix as CSV (published layout)")
     p.set_defaults(func=_cmd_distance)
 
 
@@ -101,6 +103,8 @@ def _extractor(args, ranges=None):
 def _cmd_ranges(args) -> int:
     from ..fingerprints import build_reference_ranges, extract_features
 
+    if not args.quantiles[0] < args.quantiles[1]:
+        raise ValueError(f"--quantiles: LOW must be below HIGH, got {args.quantiles[0]} {args.quantiles[1]}")
     ex = _extractor(args)
     feats = {}
     for t in args.tasks:
@@ -118,6 +122,9 @@ def _cmd_ranges(args) -> int:
 def _cmd_create(args) -> int:
     from ..fingerprints import ReferenceRanges, fingerprint_task
 
+    from .._safety import check_task_name
+
+    check_task_name(args.name or Path(args.task).name, where="--name")   # before any extraction
     ranges = ReferenceRanges.load(args.ranges)
     ex = _extractor(args, ranges)
     fp = fingerprint_task(args.task, ranges, ex, n=args.samples, seed=args.seed, bins=args.bins,
@@ -131,7 +138,7 @@ def _cmd_create(args) -> int:
 
 def _cmd_info(args) -> int:
     from ..fingerprints import Fingerprint, ReferenceRanges
-    from ..fingerprints._io import FileFormatError
+    from ..fingerprints import FileFormatError
 
     out = []
     for f in args.files:
@@ -152,6 +159,9 @@ def _cmd_distance(args) -> int:
     from ..distances import distance_matrix, write_distance_csv
     from ..fingerprints import Fingerprint
 
+    from ..cloud.query import resolve_distance
+
+    resolve_distance(args.distance)      # unknown or feature-based distances fail before any loading
     fps = [Fingerprint.load(f) for f in args.files]
     D = distance_matrix(args.distance, fps)
     if args.output:

@@ -56,7 +56,7 @@ def _regret_value(oracle, p):
 
 
 def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarray, mode: str = "avg",
-                 metrics: Sequence[str] = TOP_META_METRICS) -> dict[str, np.ndarray]:
+                 metrics: Sequence[str] = TOP_META_METRICS, ranks: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Top-k meta metrics of many targets at once.
 
     Parameters
@@ -67,6 +67,8 @@ def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarra
         Row indices of the selected sources, best first (-1 = none).
     baseline : ndarray, shape (n_targets,)
     mode : {"avg", "best"}
+    ranks : ndarray, shape (n_sources, n_targets), optional
+        ``percentile_ranks(outcomes)`` when already computed (it depends on the outcomes only).
 
     Returns
     -------
@@ -85,7 +87,7 @@ def top_k_scores(outcomes: np.ndarray, selected: np.ndarray, baseline: np.ndarra
     base = np.asarray(baseline, dtype=float)
     out = {}
     if "percentile" in metrics:
-        ranks = percentile_ranks(o)
+        ranks = percentile_ranks(o) if ranks is None else ranks
         r = np.where(mask, ranks[np.where(mask, sel, 0), cols], np.nan)
         out["percentile"] = _reduce(r, mode, n_sel)
     if mode == "best":

@@ -17,8 +17,9 @@ from scipy import stats
 
 from ..tasks import VAL_TASKS, valid_sources as paper_valid_sources
 from ..vocabulary import PAPER_SCENARIOS, RANKING_META_METRICS, TRIPLED, get_meta_metric, scenario_order
-from .meta_metrics import weightedtau_score
 from .outcomes import Outcomes
+from .table import valid_mask
+from .weighted_tau import weightedtau_columns
 
 SETUP = ["scenario", "metric", "aggregate", "target", "meta_metric"]
 #: components of the setup stability score, in the paper's order
@@ -223,20 +224,16 @@ def scenario_similarity(outcomes: Outcomes, scenarios: Sequence[str] = PAPER_SCE
     """Weighted tau between the outcomes of two scenarios over the valid sources (Supp. Table 3).
 
     Returns one row per ordered scenario pair with ``mean`` and ``std`` (ddof 0) over the
-    metric x aggregate x target values.
+    metric x aggregate x target values (in that loop order).
     """
-    rows = []
-    mats = {(s, m, a): outcomes.matrix(s, m, a) for s in scenarios for m in metrics for a in aggregates}
-    for sa in scenarios:
-        for sb in scenarios:
-            vals = []
-            for m in metrics:
-                for a in aggregates:
-                    xa, xb = mats[(sa, m, a)], mats[(sb, m, a)]
-                    for t in targets:
-                        src = list(valid_sources(t))
-                        vals.append(weightedtau_score(xa.loc[src, t].to_numpy(), xb.loc[src, t].to_numpy()))
-            vals = np.asarray(vals)
-            rows.append({"scenario_a": sa, "scenario_b": sb, "mean": vals.mean(), "std": vals.std(ddof=0),
-                         "n": vals.size})
-    return pd.DataFrame(rows)
+    sources = list(dict.fromkeys(s for t in targets for s in valid_sources(t)))
+    mask = valid_mask(sources, targets, valid_sources)
+    mats = {(s, m, a): np.where(mask, outcomes.matrix(s, m, a).reindex(index=sources, columns=targets).to_numpy(),
+                                np.nan)
+            for s in scenarios for m in metrics for a in aggregates}
+    pairs = [(sa, sb) for sa in scenarios for sb in scenarios]
+    xs = [mats[(sa, m, a)] for sa, sb in pairs for m in metrics for a in aggregates]
+    ys = [mats[(sb, m, a)] for sa, sb in pairs for m in metrics for a in aggregates]
+    tau = weightedtau_columns(np.concatenate(xs, axis=1), np.concatenate(ys, axis=1)).reshape(len(pairs), -1)
+    return pd.DataFrame([{"scenario_a": sa, "scenario_b": sb, "mean": vals.mean(), "std": vals.std(ddof=0),
+                          "n": vals.size} for (sa, sb), vals in zip(pairs, tau)])

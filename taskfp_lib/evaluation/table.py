@@ -15,9 +15,10 @@ import pandas as pd
 from ..tasks import ALL_TASKS, VAL_TASKS, development_targets, shrunk_name, valid_sources as paper_valid_sources
 from ..upstream.readers import load_task_infos
 from ..vocabulary import CORR_META_METRICS, EVALUATION_METRIC_ORDER, PAPER_SCENARIOS, TOP_META_METRICS, TRIPLED
-from .meta_metrics import top_k_scores, weightedtau_score
+from .meta_metrics import percentile_ranks, top_k_scores
 from .outcomes import Outcomes
 from .selection import SelectionTieError, top_k_indices
+from .weighted_tau import weightedtau_columns
 
 COLUMNS = ["scenario", "selector", "metric", "aggregate", "target", "meta_metric", "score"]
 
@@ -46,14 +47,13 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
     Parameters
     ----------
     outcomes : Outcomes
-        From :func:`taskfp_lib.outcomes.load_outcomes` (published or freshly generated files).
+        From :func:`taskfp_lib.evaluation.load_outcomes` (published or freshly generated files).
     affinities : dict
         Selector name -> affinity DataFrame (sources x targets incl. shrunk names, higher = closer).
-    aggregates : sequence of {"first", "second", "third", "mean"}
-    metrics : sequence of {"BA", "AUROC"}
-    k : int
-        Budget (number of suggested sources).
-    mode : {"avg", "best"}
+    aggregates, metrics : sequence of str
+        Repetition aggregates ("first", "second", "third", "mean") and base metrics ("BA", "AUROC").
+    k, mode : int, {"avg", "best"}
+        Budget (number of suggested sources) and how the k suggestions are scored.
     targets, sources : sequence of str, optional
         Default: the validation (or development) targets and the 71 tasks in registry order.
     valid_sources : callable
@@ -69,52 +69,87 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
         aggregate > metric > scenario > selector > target > meta metric (correlations first); scores are
         higher-is-better (``regret_score`` = 1 - the paper's regret).
     """
+    unknown = [m for m in corr_metrics if m != "weightedtau"]
+    if unknown:
+        raise ValueError(f"unknown correlation meta metric {unknown[0]!r}")
     if targets is None:
         targets = VAL_TASKS if outcomes.validation else development_targets(load_task_infos())
-    targets = list(targets)
-    sources = list(ALL_TASKS if sources is None else sources)
+    targets, sources = list(targets), list(ALL_TASKS if sources is None else sources)
     mask = valid_mask(sources, targets, valid_sources)
-    metas = list(corr_metrics) + list(top_metrics)
-    n_t, n_m = len(targets), len(metas)
-    blocks = []
-    for agg in aggregates:
-        for metric in metrics:
-            for scen in scenarios:
-                o = outcomes.matrix(scen, metric, agg).reindex(index=sources, columns=targets).to_numpy()
-                o = np.where(mask, o, np.nan)
-                if np.isnan(o[mask]).any():
-                    missing = int(np.isnan(o[mask]).sum())
-                    raise ValueError(f"{scen}, {metric}, {agg}: {missing} valid (source, target) pairs lack an outcome")
-                base = outcomes.baseline(scen, metric, agg, targets).to_numpy()
-                ref = target_ref or (shrunk_name if outcomes.shrunk[scen] else (lambda t: t))
-                cols = [ref(t) for t in targets]
-                for name, aff in affinities.items():
-                    missing = [c for c in cols if c not in aff.columns]
-                    if missing:
-                        raise ValueError(f"selector {name!r}: no affinity column for target(s) {missing[:3]}")
-                    a = aff.reindex(index=sources)[cols].to_numpy(dtype=float)
-                    a = np.where(mask, a, np.nan)
-                    scores = np.empty((n_t, n_m))
-                    for m, meta in enumerate(corr_metrics):
-                        if meta != "weightedtau":
-                            raise ValueError(f"unknown correlation meta metric {meta!r}")
-                        scores[:, m] = [weightedtau_score(a[:, j], o[:, j]) for j in range(n_t)]
-                    if top_metrics:
-                        try:
-                            idx = top_k_indices(a, k)
-                        except SelectionTieError as err:
-                            raise SelectionTieError(f"selector {name!r}, {scen}: {err}") from None
-                        top = top_k_scores(o, idx, base, mode, top_metrics)
-                        for m, meta in enumerate(top_metrics, start=len(corr_metrics)):
-                            scores[:, m] = top[meta]
-                    blocks.append(pd.DataFrame({
-                        "scenario": scen, "selector": name, "metric": metric, "aggregate": agg,
-                        "target": np.repeat(targets, n_m), "meta_metric": np.tile(metas, n_t),
-                        "score": scores.ravel(),
-                    }))
-    if not blocks:
+    blocks = [(agg, metric, scen) for agg in aggregates for metric in metrics for scen in scenarios]
+    if not blocks or not affinities:
         return pd.DataFrame(columns=COLUMNS)
-    return pd.concat(blocks, ignore_index=True)[COLUMNS]
+    refs = {scen: _reference_columns(outcomes, scen, targets, target_ref) for scen in scenarios}
+    aff = {(name, tuple(cols)): _affinity_array(name, a, sources, cols, mask)
+           for name, a in affinities.items() for cols in set(map(tuple, refs.values()))}
+    out = {b: _outcome_array(outcomes, *b, sources, targets, mask) for b in blocks}
+    metas = list(corr_metrics) + list(top_metrics)
+    scores = np.empty((len(blocks), len(affinities), len(targets), len(metas)))
+    if corr_metrics:
+        scores[..., 0] = _weightedtau_blocks(blocks, affinities, aff, out, refs)
+    if top_metrics:
+        chosen = {key: _top_k(a, k, key[0]) for key, a in aff.items()}
+        for i, (agg, metric, scen) in enumerate(blocks):
+            o, base = out[(agg, metric, scen)]
+            ranks = percentile_ranks(o) if "percentile" in top_metrics else None
+            for j, name in enumerate(affinities):
+                top = top_k_scores(o, chosen[(name, tuple(refs[scen]))], base, mode, top_metrics, ranks)
+                scores[i, j, :, len(corr_metrics):] = np.column_stack([top[m] for m in top_metrics])
+    return _long_table(blocks, list(affinities), targets, metas, scores)
+
+
+def _reference_columns(outcomes: Outcomes, scenario: str, targets, target_ref) -> list[str]:
+    """The affinity column of each target: the shrunk variant for a shrunk scenario (unless ``target_ref``)."""
+    ref = target_ref or (shrunk_name if outcomes.shrunk[scenario] else (lambda t: t))
+    return [ref(t) for t in targets]
+
+
+def _affinity_array(name: str, aff: pd.DataFrame, sources, cols, mask: np.ndarray) -> np.ndarray:
+    missing = [c for c in cols if c not in aff.columns]
+    if missing:
+        raise ValueError(f"selector {name!r}: no affinity column for target(s) {missing[:3]}")
+    return np.where(mask, aff.reindex(index=sources)[list(cols)].to_numpy(dtype=float), np.nan)
+
+
+def _outcome_array(outcomes: Outcomes, agg: str, metric: str, scen: str, sources, targets,
+                   mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    o = outcomes.matrix(scen, metric, agg).reindex(index=sources, columns=targets).to_numpy()
+    o = np.where(mask, o, np.nan)
+    if np.isnan(o[mask]).any():
+        missing = int(np.isnan(o[mask]).sum())
+        raise ValueError(f"{scen}, {metric}, {agg}: {missing} valid (source, target) pairs lack an outcome")
+    return o, outcomes.baseline(scen, metric, agg, targets).to_numpy()
+
+
+def _top_k(a: np.ndarray, k: int, name: str) -> np.ndarray:
+    try:
+        return top_k_indices(a, k)
+    except SelectionTieError as err:
+        raise SelectionTieError(f"selector {name!r}: {err}") from None
+
+
+def _weightedtau_blocks(blocks, affinities, aff, out, refs) -> np.ndarray:
+    """Weighted tau of every (block, selector, target) column at once, shape (n_blocks, n_selectors, n_targets)."""
+    xs, ys = [], []
+    for agg, metric, scen in blocks:
+        o = out[(agg, metric, scen)][0]
+        for name in affinities:
+            xs.append(aff[(name, tuple(refs[scen]))])
+            ys.append(o)
+    tau = weightedtau_columns(np.concatenate(xs, axis=1), np.concatenate(ys, axis=1))
+    return tau.reshape(len(blocks), len(affinities), -1)
+
+
+def _long_table(blocks, selectors, targets, metas, scores: np.ndarray) -> pd.DataFrame:
+    """The long evaluation table of a (blocks, selectors, targets, metas) score array, loop order kept."""
+    n_b, n_s, n_t, n_m = scores.shape
+    per_block = n_s * n_t * n_m
+    agg, metric, scen = (np.repeat([b[i] for b in blocks], per_block) for i in range(3))
+    return pd.DataFrame({
+        "scenario": scen, "selector": np.tile(np.repeat(selectors, n_t * n_m), n_b), "metric": metric,
+        "aggregate": agg, "target": np.tile(np.repeat(targets, n_m), n_b * n_s),
+        "meta_metric": np.tile(metas, n_b * n_s * n_t), "score": scores.ravel(),
+    })[COLUMNS]
 
 
 def evaluate_budgets(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], budgets=range(1, 6),

@@ -9,11 +9,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..limits import MAX_BINS
 from ._io import FileFormatError, read_npz_with_metadata, write_npz_with_metadata
 from .ranges import ReferenceRanges
+from .validation import check_content
 
 FINGERPRINT_FORMAT = "taskfp-fingerprint"
-FINGERPRINT_VERSION = 1
+#: version 2 carries the reference ranges it was binned with (``ranges_lo``, ``ranges_hi``)
+FINGERPRINT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 #: privacy floor: a shareable fingerprint summarises at least this many draws ...
 MIN_SAMPLES = 100
 #: ... of at least this many distinct images
@@ -53,6 +57,9 @@ class Fingerprint:
     task_meta : dict
         ``num_classes``, ``num_images`` and any user-supplied metadata.
     fisher_meta : dict or None
+    ranges : ReferenceRanges or None
+        The reference ranges the histograms were binned over (their sha256 is ``ranges_sha256``);
+        kept so that a reader can check the means against them. None for version-1 files.
     """
 
     task: str
@@ -67,6 +74,7 @@ class Fingerprint:
     task_meta: dict = field(default_factory=dict)
     fisher_meta: dict | None = None
     created: str = ""
+    ranges: ReferenceRanges | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         self.histograms = {int(b): np.asarray(h, dtype=np.float64) for b, h in self.histograms.items()}
@@ -100,7 +108,7 @@ class Fingerprint:
         return cls(task=task, histograms=hists, mean=x.mean(axis=0), cov=cov, n_samples=int(x.shape[0]),
                    extractor=dict(ranges.extractor), ranges_sha256=ranges.sha256, seed=seed,
                    fisher=fisher, task_meta=dict(task_meta or {}), fisher_meta=fisher_meta,
-                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), ranges=ranges)
 
     # ------------------------------------------------------------------ checks
     @property
@@ -139,6 +147,8 @@ class Fingerprint:
         if not self.histograms:
             raise ValueError(f"{self.task}: a fingerprint needs at least one histogram set")
         for b, h in self.histograms.items():
+            if not 1 <= b <= MAX_BINS:
+                raise ValueError(f"{self.task}: bin count {b} is outside 1..{MAX_BINS}")
             if h.shape != (m, b):
                 raise ValueError(f"{self.task}: {b}-bin histograms have shape {h.shape}, expected {(m, b)}")
             if not np.isfinite(h).all() or (h < 0).any() or (h > 1 + _PROB_ATOL).any():
@@ -177,11 +187,21 @@ class Fingerprint:
               "reference-range file.")
 
     # ------------------------------------------------------------------ file format
+    def check_content(self, where: str = "") -> None:
+        """Raise ``InvalidFingerprintError`` unless the numbers can be an honest fingerprint's.
+
+        Task name, ``task_meta``, non-negative means inside the reference ranges (widened by
+        ``MEAN_RANGE_FACTOR`` widths), positive semi-definite covariance; see
+        :mod:`taskfp_lib.fingerprints.validation`.
+        """
+        check_content(self, where)
+
     def save(self, path: str | os.PathLike) -> Path:
-        """Write atomically as NPZ arrays + ``metadata.json`` (no pickle)."""
+        """Write atomically as NPZ arrays + ``metadata.json`` (no pickle), after :meth:`check_content`."""
         if self.n_samples < MIN_SAMPLES:
             raise ValueError(f"{self.task}: refusing to save a fingerprint of {self.n_samples} samples "
                              f"(minimum {MIN_SAMPLES}, privacy floor)")
+        self.check_content()
         arrays: dict[str, np.ndarray] = {f"hist_{b}": h for b, h in self.histograms.items()}
         arrays["mean"] = self.mean
         if self.cov is not None:
@@ -195,42 +215,96 @@ class Fingerprint:
                 "n_features": self.n_features, "extractor": self.extractor,
                 "ranges_sha256": self.ranges_sha256, "task_meta": self.task_meta,
                 "fisher_meta": self.fisher_meta, "created": self.created, "library_version": __version__}
+        if self.ranges is not None:
+            arrays["ranges_lo"], arrays["ranges_hi"] = self.ranges.lo, self.ranges.hi
+            meta["ranges"] = {"extractor": dict(self.ranges.extractor), "quantiles": list(self.ranges.quantiles)}
         path = Path(path)
         write_npz_with_metadata(path, arrays, meta)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Fingerprint":
-        """Load and validate (format, version, checksums, shapes, probabilities, privacy floor)."""
-        meta, arrays = read_npz_with_metadata(path, FINGERPRINT_FORMAT, (FINGERPRINT_VERSION,))
+        """Load and validate: bounded read, format, version, checksums, shapes, probabilities,
+        privacy floor, the metadata's types, and the content checks of :meth:`check_content`."""
+        meta, arrays = read_npz_with_metadata(path, FINGERPRINT_FORMAT, READABLE_VERSIONS)
         try:
-            bins = [int(b) for b in meta["bins"]]
+            fields = _metadata_fields(meta, path)
+            bins = fields.pop("bins")
             expected = {f"hist_{b}" for b in bins} | {"mean"}
-            allowed = expected | {"cov", "fisher"}
-            if not expected <= set(arrays) <= allowed:
+            carried = {"ranges_lo", "ranges_hi"} if "ranges" in meta else set()
+            allowed = expected | carried | {"cov", "fisher"}
+            if not expected | carried <= set(arrays) <= allowed:
                 raise FileFormatError(f"{path}: arrays {sorted(arrays)} do not match bins {bins}")
-            n = int(meta["n_samples"])
-            if n < MIN_SAMPLES:
-                raise FileFormatError(f"{path}: fingerprint of {n} samples is below the minimum {MIN_SAMPLES}")
-            fp = cls(task=str(meta["task"]), histograms={b: arrays[f"hist_{b}"] for b in bins},
-                     mean=arrays["mean"], cov=arrays.get("cov"), fisher=arrays.get("fisher"), n_samples=n,
-                     extractor=dict(meta["extractor"]), ranges_sha256=str(meta["ranges_sha256"]),
-                     seed=meta.get("seed"), task_meta=dict(meta.get("task_meta") or {}),
-                     fisher_meta=meta.get("fisher_meta"), created=str(meta.get("created", "")))
+            ranges = _carried_ranges(meta, arrays, path) if carried else None
+            fp = cls(histograms={b: arrays[f"hist_{b}"] for b in bins}, mean=arrays["mean"],
+                     cov=arrays.get("cov"), fisher=arrays.get("fisher"), ranges=ranges, **fields)
         except FileFormatError:
             raise
         except (KeyError, TypeError, ValueError) as err:
             raise FileFormatError(f"{path}: invalid fingerprint ({type(err).__name__}: {err})") from None
-        if fp.n_features != int(meta.get("n_features", -1)):
+        if fp.n_features != meta.get("n_features"):
             raise FileFormatError(f"{path}: n_features in metadata does not match the arrays")
+        try:
+            fp.check_content(where=str(path))
+        except ValueError as err:
+            raise FileFormatError(str(err)) from None
         return fp
 
     def summary(self) -> dict:
-        """Short description for listings."""
+        """Short description for listings: the validated identity, then ``task_meta`` as one field."""
         return {"task": self.task, "n_samples": self.n_samples, "bins": list(self.bins),
                 "n_features": self.n_features, "extractor": self.extractor.get("name"),
                 "weights": self.extractor.get("weights"), "ranges_sha256": self.ranges_sha256[:12],
-                "has_cov": self.cov is not None, "has_fisher": self.fisher is not None, **self.task_meta}
+                "has_cov": self.cov is not None, "has_fisher": self.fisher is not None,
+                "task_meta": dict(self.task_meta)}
+
+
+def _field(meta: dict, key: str, types: tuple, path) -> Any:
+    value = meta.get(key)
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+        raise FileFormatError(f"{path}: metadata field {key!r} must be {' or '.join(t.__name__ for t in types)}")
+    return value
+
+
+def _metadata_fields(meta: dict, path) -> dict:
+    """The fingerprint's metadata fields, each checked for type and range (one error naming the field)."""
+    bins = _field(meta, "bins", (list,), path)
+    if not bins or len(bins) > 8 or any(type(b) is not int or not 1 <= b <= MAX_BINS for b in bins) \
+            or len(set(bins)) != len(bins):
+        raise FileFormatError(f"{path}: metadata field 'bins' must list distinct bin counts in 1..{MAX_BINS}")
+    n = _field(meta, "n_samples", (int,), path)
+    if n < MIN_SAMPLES:
+        raise FileFormatError(f"{path}: fingerprint of {n} samples is below the minimum {MIN_SAMPLES}")
+    extractor = _field(meta, "extractor", (dict,), path)
+    if not all(isinstance(extractor.get(k), str) for k in ("name", "weights")) or len(extractor) > 32:
+        raise FileFormatError(f"{path}: metadata field 'extractor' needs string 'name' and 'weights'")
+    sha = _field(meta, "ranges_sha256", (str,), path)
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise FileFormatError(f"{path}: metadata field 'ranges_sha256' is not a sha256")
+    seed = meta.get("seed")
+    if seed is not None and type(seed) is not int:
+        raise FileFormatError(f"{path}: metadata field 'seed' must be an integer or null")
+    fisher_meta = meta.get("fisher_meta")
+    if fisher_meta is not None and not isinstance(fisher_meta, dict):
+        raise FileFormatError(f"{path}: metadata field 'fisher_meta' must be an object or null")
+    return {"task": _field(meta, "task", (str,), path), "bins": bins, "n_samples": n, "extractor": dict(extractor),
+            "ranges_sha256": sha, "seed": seed, "task_meta": _field({"task_meta": meta.get("task_meta") or {}},
+                                                                     "task_meta", (dict,), path),
+            "fisher_meta": fisher_meta, "created": _field({"created": meta.get("created", "")}, "created", (str,),
+                                                          path)[:64]}
+
+
+def _carried_ranges(meta: dict, arrays: dict, path) -> ReferenceRanges:
+    """The reference ranges a version-2 fingerprint carries, verified against its ``ranges_sha256``."""
+    info = _field(meta, "ranges", (dict,), path)
+    try:
+        ranges = ReferenceRanges(lo=arrays["ranges_lo"], hi=arrays["ranges_hi"], extractor=info["extractor"],
+                                 quantiles=tuple(info["quantiles"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise FileFormatError(f"{path}: metadata field 'ranges' is invalid ({err})") from None
+    if ranges.sha256 != meta.get("ranges_sha256"):
+        raise FileFormatError(f"{path}: the reference ranges it carries do not hash to its ranges_sha256")
+    return ranges
 
 
 def check_all_compatible(fingerprints: Sequence[Fingerprint]) -> None:

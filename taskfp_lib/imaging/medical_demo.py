@@ -40,7 +40,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-from .._atomic import atomic_write_text
+from .._files import atomic_write_text
 from .demo_sources import (DEMO_TASKS, LICENCES, ClassSpec, TaskSpec, Unit, load_unit, source_origin,
                            source_path)
 from .headers import ImagingError

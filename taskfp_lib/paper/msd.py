@@ -14,7 +14,7 @@ import pandas as pd
 from ..evaluation import evaluate, ranking
 from ..evaluation.affinity import affinity_from_distance
 from ..upstream.readers import load_distance, read_msd_results
-from ..vocabulary import get_selector
+from ..vocabulary import SELECTOR_SETS, get_selector
 from . import plotting
 from .results import RecipeResult
 
@@ -28,8 +28,7 @@ DROPPED_TEAMS = ("RegionTec", "EdwardMa12593")
 METRICS = ("Dice", "NSD")
 SCENARIO = "MSD segmentation"
 #: the selectors of the study (MSD_cache/distances holds their files)
-SELECTORS = ("Manual", "VDNA", "FID", "P2L", "Sinkhorn", "bKLD(small,target)", "bKLD(large,unweighted)",
-             "bKLD(large,source)")
+SELECTORS = SELECTOR_SETS["msd"]
 #: probe suffix of the MSD distance files: 3-D MAE features mean-pooled over spatial dims 3, 2, 1 (320 features)
 PROBE_SUFFIX = "3_2_1"
 

@@ -108,8 +108,8 @@ PLAN: tuple[Run, ...] = (
         writes=("benchmark_meta_metrics", "benchmark_win_rates", "benchmark_stability", "benchmark_bootstrap_ranks",
                 "benchmark_ranking_summary", "benchmark_rank_then_mean", "benchmark_positions", "benchmark_verdicts",
                 "benchmark_paired", "benchmark_gain_curves", "benchmark_random_floor")),
-    Run("07_published_vs_reproduced", "07_published_vs_reproduced",
-        writes=("published_vs_reproduced",),
+    Run("07_published_vs_reproduced", "07_published_vs_reproduced", reads=(TASK_INFOS, OUTCOMES, "cache/distances/*.csv"),
+        writes=("published_vs_reproduced", "published_claims"),
         after=("01_task_pool", "02_fig4_shots", "03_external_validation", "04_table3_scenario_similarity",
                "05_fig6_sample_size", "06_table1_architectures")),
 )

@@ -40,9 +40,36 @@ TABLE1 = {  # timm name -> (ImageNet top-1 as printed, train params in millions,
     "rexnet_100": ("77.858", 3.5), "tf_efficientnet_cc_b0_4e": ("77.306", 12.0), "skresnet34": ("76.912", 21.8),
     "hrnet_w18": ("76.758", 19.3), "mobilenetv3_large_100": ("75.766", 4.2), "resnet34": ("75.11", 21.3),
 }
-#: cells of Supplementary Table 4 that the shipped cache reproduces only up to one of 1032 cases:
-#: exact ties between selectors whose top-3 means differ in the last bit depending on summation order
-TABLE4_KNOWN_ONE_CASE = {("P2L", "Pretraining Data"), ("P2L", "Co-Training Data"), ("FED", "Augmentation Policy"),
-                         ("VDNA", "Co-Training Data")}
+
+#: study-design counts and method constants the paper prints: (quantity, where, printed value)
+COUNTS = (
+    ("tasks in the pool", "Abstract; Results; Fig. 3 caption; Methods - Data", 71),
+    ("development tasks", "Results; Fig. 3 caption", 28),
+    ("validation tasks", "Results; Fig. 3, 4, 6 captions", 43),
+    ("medical imaging modalities", "Abstract; Methods - Data", 12),
+    ("tasks from the medical domain", "Methods - Data", 62),
+    ("knowledge-transfer scenarios", "Results; Fig. 1 caption", 4),
+    ("base metrics (BA, AUROC)", "Methods - Validation metrics; Fig. 5 caption", 2),
+    ("repetitions of every transfer", "Results; Fig. 4 caption", 3),
+    ("candidate architectures", "Methods - Scenario 1; Supplementary Table 1", 20),
+    ("setups per scenario and meta metric in Fig. 5 / Supp. Fig. 1", "Fig. 5 and Supp. Fig. 1 captions", 258),
+    ("cases per scenario in Supplementary Table 4", "Supplementary Table 4 caption", 1032),
+    ("bootstrap samples", "Fig. 5 and Supp. Fig. 1 captions", 1000),
+    ("subplots of Fig. 5", "Fig. 5 caption", 16),
+    ("suggestions averaged per setup (top k)", "Fig. 5, Supp. Table 4, Supp. Fig. 1 captions", 3),
+    ("largest number of shots in Fig. 4", "Results; Fig. 4 caption", 5),
+    ("resamplings per sample size in Fig. 6", "Fig. 6 caption", 10),
+    ("bKLD variants in Fig. 6", "Fig. 6 caption", 3),
+    ("images per fingerprint", "Fig. 2 caption; Methods - Task fingerprinting", 10000),
+    ("smallest fingerprint sample size in Fig. 6", "Results - robust; Fig. 6 caption", 10),
+    ("bins of the small fingerprint", "Fig. 2 caption; Methods - Task fingerprinting", 100),
+    ("bins of the large fingerprints", "Methods - Task fingerprinting", 1000),
+)
+#: "improves training for up to 90% of validation tasks" (Fig. 4 caption): the largest five-shot fraction
+UP_TO_FIVE_SHOT = 90
+#: expected percentile of the best of 3 random suggestions (Results - robust), 2 decimals
+RANDOM_BEST_OF_3 = 0.75
+#: "sources around the 88th percentile" for Pretraining Data in Fig. 6 (Results - robust)
+FIG6_PRETRAINING = 0.88
 
 

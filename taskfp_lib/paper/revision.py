@@ -23,7 +23,7 @@ from .results import RecipeResult
 BIN_COUNTS = (10, 25, 50, 75, 100, 250, 500, 750, 1000)
 BIN_FAMILIES = {"bKLD(unweighted)": "KLD-PP:NS", "bKLD(target)": "KLD-PP:NS-W:TS", "bKLD(source)": "KLD-PP:NS-W:SN"}
 PROBES = ("CLIP", "DINO", "MAE")
-PROBE_SELECTORS = ("Manual", "VDNA", "FID", "P2L", "Sinkhorn", "bKLD(small,target)", "bKLD(large,unweighted)")
+PROBE_SELECTORS = SELECTOR_SETS["probes"]
 HEATMAP_SELECTORS = ("P2L", "VDNA", "bKLD(small,target)")
 FULL_SIZE_SCENARIOS = (ARCH.label, COTRAINING.label)
 

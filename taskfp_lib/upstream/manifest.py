@@ -21,19 +21,32 @@ TASKFP_DATA_DIR
     Where verified files are stored (default: ``data/`` in the repository), one folder per commit.
 TASKFP_OFFLINE
     If set to 1, never download.
+
+Downloads go through ``pooch`` with this module's downloader: the manifest's size is a hard cap
+(a server that sends more is cut off), the whole download has a deadline
+(``DOWNLOAD_BASE_S + size / DOWNLOAD_MIN_RATE`` seconds, so a server that drips one byte at a
+time times out), one read may block at most ``DOWNLOAD_READ_TIMEOUT_S`` seconds, and pooch checks
+the sha256 before the file is moved into place. Everything in progress lives in a staging folder
+``<data dir>/.fetch-<random>/``; a process fetching holds ``<data dir>/.fetch.lock`` (an OS-level
+lock, released when its holder dies) and removes the staging folders of killed fetches.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
+import secrets
 import shutil
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .._files import atomic_path, file_sha256
+from .._files import crash_point, default_file_mode, file_sha256
+from ..limits import DOWNLOAD_BASE_S, DOWNLOAD_MIN_RATE, DOWNLOAD_READ_TIMEOUT_S, FETCH_LOCK_TIMEOUT_S
 
 UPSTREAM_REPO = "IMSY-DKFZ/task-fingerprinting"
 #: the repository revision (2025-12-19): every published file the book reads, unless stated otherwise
@@ -119,13 +132,102 @@ def manifest_files(commit: str = UPSTREAM_COMMIT) -> list[str]:
     return sorted(rel for c, rel in load_manifest() if c == commit)
 
 
+class CappedDownloader:
+    """A pooch downloader with a byte cap and an overall deadline (stdlib HTTP, one read at a time).
+
+    Parameters
+    ----------
+    max_bytes : int
+        Most bytes accepted (the manifest's size); a longer body is an error.
+    deadline_s : float
+        Seconds the whole download may take.
+    read_timeout_s : float
+        Seconds one read may block.
+    """
+
+    def __init__(self, max_bytes: int, deadline_s: float, read_timeout_s: float = DOWNLOAD_READ_TIMEOUT_S):
+        self.max_bytes, self.deadline_s, self.read_timeout_s = int(max_bytes), float(deadline_s), float(read_timeout_s)
+
+    def __call__(self, url: str, output_file, pooch=None, check_only: bool = False):
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise DataError(f"{url}: only http(s) downloads are allowed")
+        deadline = time.monotonic() + self.deadline_s
+        timeout = min(self.read_timeout_s, self.deadline_s)
+        with urllib.request.urlopen(url, timeout=timeout) as resp, open(output_file, "wb") as out:
+            declared = resp.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > self.max_bytes:
+                raise DataError(f"{url}: server announces {declared} bytes, the manifest says {self.max_bytes}")
+            written = 0
+            while chunk := resp.read1(1 << 16):
+                written += len(chunk)
+                if written > self.max_bytes:
+                    raise DataError(f"{url}: server sends more than the manifest's {self.max_bytes} bytes")
+                out.write(chunk)
+                crash_point("fetch:during-download")
+                if time.monotonic() > deadline:
+                    raise DataError(f"{url}: download exceeded its deadline of {self.deadline_s:g} s "
+                                    f"({written} of {self.max_bytes} bytes)")
+
+
+def download_deadline(size: int) -> float:
+    """Seconds a download of ``size`` bytes may take in all."""
+    return DOWNLOAD_BASE_S + size / DOWNLOAD_MIN_RATE
+
+
+@contextlib.contextmanager
+def _fetch_lock(root: Path):
+    """Hold the data directory's fetch lock and remove staging folders of killed fetches."""
+    import filelock
+
+    root.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(root / ".fetch.lock"), timeout=FETCH_LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise DataError(f"{root}: another process has been fetching for {FETCH_LOCK_TIMEOUT_S:g} s") from None
+    try:
+        for leftover in root.glob(".fetch-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        yield
+    finally:
+        lock.release()
+
+
 def _verified_copy(entry: ManifestEntry, dest: Path, fill) -> None:
-    """Let ``fill(tmp_path)`` write the file, check its hash, then move it into place (atomically)."""
-    with atomic_path(dest, suffix=".part") as tmp:
-        fill(tmp)
-        digest = file_sha256(tmp)
-        if digest != entry.sha256:
+    """Let ``fill(staged_path)`` produce the file in a staging folder, check size and hash, move it into place."""
+    staging = data_dir() / f".fetch-{secrets.token_hex(6)}"
+    staging.mkdir(parents=True)
+    try:
+        staged = Path(fill(staging / dest.name) or staging / dest.name)
+        size, digest = staged.stat().st_size, file_sha256(staged)
+        if digest != entry.sha256 or size != entry.size:
             raise DataError(f"{entry.path}@{entry.commit[:7]}: sha256 mismatch (expected {entry.sha256}, got {digest})")
+        os.chmod(staged, default_file_mode())
+        crash_point("fetch:before-replace")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _download(entry: ManifestEntry, staged: Path) -> Path:
+    """Download ``entry`` with pooch (capped, with a deadline, sha256 checked) to ``staged``."""
+    import pooch
+    import requests
+
+    downloader = CappedDownloader(entry.size, download_deadline(entry.size))
+    try:
+        got = pooch.retrieve(entry.url, known_hash=f"sha256:{entry.sha256}", fname=staged.name, path=staged.parent,
+                             downloader=downloader, progressbar=False)
+    except ValueError as err:  # pooch's hash mismatch
+        raise DataError(f"{entry.path}@{entry.commit[:7]}: sha256 mismatch ({one_line_text(err)})") from None
+    except (requests.RequestException, urllib.error.URLError, OSError) as err:
+        raise DataError(f"{one_line_text(err)}") from None
+    return Path(got)
+
+
+def one_line_text(err: BaseException) -> str:
+    return " ".join(str(err).split())
 
 
 _VERIFIED: set[Path] = set()
@@ -146,18 +248,32 @@ def data_path(rel: str, commit: str = UPSTREAM_COMMIT) -> Path:
     dest = local_path(rel, commit)
     if dest in _VERIFIED:
         return dest
-    if dest.is_file():
-        if dest.stat().st_size == entry.size and file_sha256(dest) == entry.sha256:
-            _VERIFIED.add(dest)
+    if _is_verified(dest, entry):
+        return dest
+    with _fetch_lock(data_dir()):
+        if _is_verified(dest, entry):    # another process fetched it while we waited for the lock
             return dest
-        dest.unlink()  # corrupt or stale: fetch again
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()                # corrupt or stale: fetch again
+        return _resolve(entry, rel, commit, dest)
+
+
+def _is_verified(dest: Path, entry: ManifestEntry) -> bool:
+    if dest.is_file() and dest.stat().st_size == entry.size and file_sha256(dest) == entry.sha256:
+        _VERIFIED.add(dest)
+        return True
+    return False
+
+
+def _resolve(entry: ManifestEntry, rel: str, commit: str, dest: Path) -> Path:
+    """Copy ``entry`` from its mirror or download it (called while holding the fetch lock)."""
     tried = []
     mirror = default_mirror(commit)
     if mirror is not None:
         src = mirror / rel
         tried.append(f"mirror {src}")
         if src.is_file():
-            _verified_copy(entry, dest, lambda tmp: shutil.copyfile(src, tmp))
+            _verified_copy(entry, dest, lambda staged: shutil.copyfile(src, staged))
             _VERIFIED.add(dest)
             return dest
     if os.environ.get("TASKFP_OFFLINE") == "1":
@@ -165,22 +281,17 @@ def data_path(rel: str, commit: str = UPSTREAM_COMMIT) -> Path:
     else:
         tried.append(f"download {entry.url}")
         try:
-            _verified_copy(entry, dest, lambda tmp: _download(entry.url, tmp))
+            _verified_copy(entry, dest, lambda staged: _download(entry, staged))
             _VERIFIED.add(dest)
             return dest
-        except (OSError, urllib.error.URLError) as err:
-            tried[-1] += f" failed: {err}"
+        except (DataError, OSError) as err:
+            tried[-1] += f" failed: {one_line_text(err)}"
     variable = "TASKFP_MIRROR" if commit == UPSTREAM_COMMIT else f"TASKFP_MIRROR_{commit[:7].upper()}"
     raise DataError(
         f"{rel}@{commit[:7]}: not available; looked at " + "; ".join(tried)
         + f". Point {variable} at a copy of the upstream repository "
         f"({UPSTREAM_REPO} @ {commit[:7]}) or allow the download."
     )
-
-
-def _download(url: str, tmp: Path, timeout: float = 60.0) -> None:
-    with urllib.request.urlopen(url, timeout=timeout) as resp, open(tmp, "wb") as out:
-        shutil.copyfileobj(resp, out)
 
 
 def fetch_all(groups: list[str] | None = None, progress: bool = True) -> list[Path]:
