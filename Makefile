@@ -9,7 +9,7 @@ SITE := _build/site
 export NO_ALBUMENTATIONS_UPDATE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install data notebooks refresh-notebooks mathjax html book chromium test bench clean
+.PHONY: install data notebooks refresh-notebooks mathjax browser html book test bench clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
@@ -56,12 +56,19 @@ html: install mathjax
 book: notebooks html
 	@echo "book: _build/html/index.html"
 
-# Chromium and its driver for the rendered-book tests: Debian's packages, installed when missing
-# and running as root; otherwise a message saying what to install
-chromium:
-	@sh scripts/ensure_chromium.sh
+# Chromium and its driver for the rendered-book tests (tests/test_book_html.py), from Debian's packages when
+# missing and running as root; otherwise a message saying what to install
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium and chromium-driver (Debian packages) for the book tests"; \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; \
+	else \
+		echo "make test: the book tests need Chromium and ChromeDriver; install them first:" \
+			"sudo apt-get install chromium chromium-driver" >&2; exit 1; \
+	fi
 
-test: install mathjax data chromium
+test: install mathjax data browser
 	$(BIN)/python -m pytest
 
 bench: install data
