@@ -16,6 +16,7 @@ import os
 import sys
 
 from .._safety import one_line
+from .._threads import ENV_VAR, set_process_threads
 
 #: modules of this package that contribute sub-commands, in help order
 SUBCOMMAND_MODULES = ("data", "fingerprint", "cloud", "benchmark", "transfer", "federated")
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prog = getattr(args, "_prog", f"taskfp {args.command}")
     try:
+        if os.environ.get(ENV_VAR, "").strip():  # the documented thread option of every sub-command
+            set_process_threads()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
