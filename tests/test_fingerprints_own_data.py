@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from taskfp_lib.cloud import KnowledgeCloud
+from taskfp_lib.cloud import KnowledgeCloud, ranking_margin, self_check_from
 from taskfp_lib.fingerprints import (FeatureExtractor, Fingerprint, ImageFolderTask, IncompatibleFingerprintsError,
                                      build_reference_ranges, extract_features, fingerprint_task, fingerprint_tasks,
-                                     probe_status, probe_warning, ranking_margin, self_check_from)
+                                     probe_status, probe_warning)
 from taskfp_lib.fingerprints._io import file_sha256
-from taskfp_lib.fingerprints.checks import EQUAL_RTOL
+from taskfp_lib.cloud.checks import EQUAL_RTOL
 from taskfp_lib.imaging import build_demo_tasks, load_image
 
 TINY = dict(model="test_resnet", pretrained=False, image_size=32, device="cpu")

@@ -134,7 +134,8 @@ def _remove(args) -> int:
 
 def _query(args) -> int:
     from ..cloud.query import resolve_distance
-    from ..fingerprints import Fingerprint, query_cloud
+    from ..cloud import query_cloud
+    from ..fingerprints import Fingerprint
 
     spec = resolve_distance(args.distance)   # an unknown or feature-based distance fails before any loading
     cloud = _open(args.cloud)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .._safety import terminal_frame, terminal_text
 from ._options import bin_count, nonnegative_int, output_file, positive_int, unit_float
+from ..vocabulary import DEFAULT_DISTANCE, SELECTORS
 
 DESCRIPTION = """\
 Fingerprint a classification task without sharing its images.
@@ -127,7 +128,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("distance", help="distance matrix between fingerprints (rows: sources, columns: targets)")
     p.add_argument("files", nargs="+", type=Path, help="fingerprint files (all are sources and targets)")
-    p.add_argument("--distance", default="KLD-PP:NS-W:TS-100-BINS",
+    p.add_argument("--distance", default=DEFAULT_DISTANCE,
                    help="file stem or paper label (default bKLD(small,target))")
     p.add_argument("-o", "--output", type=Path, help="write the matrix as CSV (published layout)")
     p.set_defaults(func=_cmd_distance)
@@ -141,7 +142,7 @@ def _add_self_check_args(p: argparse.ArgumentParser, against: bool) -> None:
     if against:
         g.add_argument("--against", type=Path, nargs="+", default=[], metavar="PATH",
                        help="competing sources for --self-check: fingerprint files or a knowledge-cloud folder")
-    g.add_argument("--check-distances", nargs="+", default=["KLD-PP:NS-W:TS-100-BINS", "VDNA-PP:NN-1000-BINS", "FID"],
+    g.add_argument("--check-distances", nargs="+", default=[DEFAULT_DISTANCE, SELECTORS["VDNA"].stem, SELECTORS["FID"].stem],
                    metavar="DISTANCE", help="distances of the self-check (default: bKLD(small,target), VDNA, FID)")
 
 
@@ -219,7 +220,7 @@ def _cmd_ranges(args) -> int:
 def _self_check_all(args, ex, ranges, tasks, fps) -> None:
     import pandas as pd
 
-    from ..fingerprints import self_check
+    from ..cloud import self_check
 
     tables = [self_check(task, ranges, ex, fps, original=fps[name], seed=args.seed, n=args.samples, bins=args.bins,
                          distances=args.check_distances, batch_size=args.batch_size, num_workers=args.workers,
@@ -242,7 +243,8 @@ def _sources(paths) -> dict:
 
 def _cmd_create(args) -> int:
     from .._safety import check_task_name
-    from ..fingerprints import ReferenceRanges, fingerprint_task, self_check
+    from ..cloud import self_check
+    from ..fingerprints import ReferenceRanges, fingerprint_task
 
     check_task_name(args.name or Path(args.task).name, where="--name")   # before any extraction
     if args.self_check and not args.against:

@@ -11,7 +11,8 @@ bin_features            per-feature histograms with torch.histc semantics.
 Fingerprint             histograms + mean + covariance (+ Fisher); save/load as NPZ + JSON.
 fingerprint_task        image folder (PNG/JPEG, DICOM, NIfTI) / dataset -> Fingerprint.
 fingerprint_tasks       several tasks -> reference ranges + fingerprints, features extracted once.
-self_check, query_cloud, ranking_margin, probe_warning   how far to trust a ranking (checks.py, provenance.py).
+probe_warning           how far to trust the probe (provenance.py); self_check, query_cloud and
+                        ranking_margin (how far to trust a ranking) live in taskfp_lib.cloud.
 InvalidFingerprintError a fingerprint whose numbers cannot be honest (validation.py).
 ImageFolderTask, ArrayTask, read_image, to_rgb_uint8, write_image_folder   image input.
 
@@ -21,7 +22,6 @@ validating fingerprint files stays light (the command line's cloud operations, m
 import importlib
 
 from ._io import FileFormatError
-from .checks import RankingMargin, query_cloud, ranking_margin, self_check, self_check_from
 from .core import (DEFAULT_BINS, MIN_IMAGES, MIN_SAMPLES, Fingerprint, IncompatibleFingerprintsError,
                    check_all_compatible)
 from .provenance import probe_status, probe_warning
@@ -46,8 +46,8 @@ def __getattr__(name):
 __all__ = [
     "ArrayTask", "DEFAULT_BINS", "DEFAULT_QUANTILES", "FeatureExtractor", "FileFormatError", "Fingerprint",
     "ImageFolderTask", "IncompatibleFingerprintsError", "InvalidFingerprintError", "MIN_IMAGES", "MIN_SAMPLES",
-    "PAPER_PROBE_FILE", "PAPER_PROBE_HUB_ID", "RankingMargin", "ReferenceRanges", "UnreadableImageError",
+    "PAPER_PROBE_FILE", "PAPER_PROBE_HUB_ID", "ReferenceRanges", "UnreadableImageError",
     "bin_features", "build_reference_ranges", "check_all_compatible", "extract_features", "fingerprint_task",
-    "fingerprint_tasks", "fisher_embedding", "probe_status", "probe_warning", "query_cloud", "ranking_margin",
-    "read_image", "sample_plan", "self_check", "self_check_from", "to_rgb_uint8", "write_image_folder",
+    "fingerprint_tasks", "fisher_embedding", "probe_status", "probe_warning", 
+    "read_image", "sample_plan", "to_rgb_uint8", "write_image_folder",
 ]

@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .provenance import probe_warning
+from ..vocabulary import DEFAULT_DISTANCE
+from ..fingerprints.provenance import probe_warning
 
 #: distances at or above this count as infinite (P2L stores an infinite term as the largest float)
 OVERFLOW = 1e300
@@ -125,7 +126,7 @@ def _copy_outcome(column: pd.Series, original: str) -> dict[str, Any]:
 
 
 def self_check_from(original, copy, others: Mapping[str, Any],
-                    distances: Sequence[str] = ("KLD-PP:NS-W:TS-100-BINS",)) -> pd.DataFrame:
+                    distances: Sequence[str] = (DEFAULT_DISTANCE,)) -> pd.DataFrame:
     """Self-check table from ready fingerprints: ``copy`` is the target, ``original`` and ``others`` the sources.
 
     Returns
@@ -149,7 +150,7 @@ def self_check_from(original, copy, others: Mapping[str, Any],
 
 def self_check(task, ranges, extractor, others: Mapping[str, Any], original=None, *, seed: int = 0,
                copy_seed: int | None = None, n: int = 10_000, bins: Sequence[int] = (100, 1000),
-               distances: Sequence[str] = ("KLD-PP:NS-W:TS-100-BINS",), **kwargs) -> pd.DataFrame:
+               distances: Sequence[str] = (DEFAULT_DISTANCE,), **kwargs) -> pd.DataFrame:
     """Re-fingerprint ``task`` with another seed; is the copy nearest to the original among ``others``?
 
     Parameters
@@ -172,7 +173,7 @@ def self_check(task, ranges, extractor, others: Mapping[str, Any], original=None
     DataFrame
         :func:`self_check_from`'s table; ``df.attrs["warning"]`` holds the probe warning (or None).
     """
-    from .pipeline import fingerprint_task
+    from ..fingerprints.pipeline import fingerprint_task
 
     if original is None:
         original = fingerprint_task(task, ranges, extractor, n=n, seed=seed, bins=bins, **kwargs)
