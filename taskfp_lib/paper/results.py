@@ -102,14 +102,24 @@ class RecipeResult:
         return [write_results(df, name, directory, self.replace) for name, df in self.tables.items()]
 
 
+#: what executing the book writes into the checkout; changes there do not make the code ``-dirty``
+RUN_OUTPUTS = ("notebooks", "results")
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+
+
 def code_version() -> str:
-    """Package version plus the git commit (and ``-dirty``) when run from a checkout."""
+    """Package version plus the git commit when run from a checkout, ``-dirty`` if tracked files other than
+    the run's own outputs (:data:`RUN_OUTPUTS`, which papermill rewrites while the book executes) differ."""
     try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = _git("rev-parse", "--short=12", "HEAD")
+        changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                       *(f":(exclude){p}" for p in RUN_OUTPUTS)) if commit else ""
     except (OSError, subprocess.SubprocessError):
-        commit = ""
-    return f"taskfp {__version__}" + (f" ({commit})" if commit else "")
+        commit, changed = "", ""
+    return f"taskfp {__version__}" + (f" ({commit}{'-dirty' if changed else ''})" if commit else "")
 
 
 #: parameters that say where a page writes, not what it computes: not shown in the provenance footer
