@@ -1,0 +1,74 @@
+"""Figures of the book's own-data, benchmark, federated and development pages: drawn for the book's width in its
+visual language, from the committed results files, without changing matplotlib's global settings."""
+import matplotlib
+
+matplotlib.use("agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from taskfp_lib.paper import plotting  # noqa: E402
+from taskfp_lib.upstream.manifest import REPO_ROOT  # noqa: E402
+
+RESULTS = REPO_ROOT / "results"
+
+
+def _book_sized(fig) -> None:
+    assert fig.get_size_inches()[0] == pytest.approx(plotting.BOOK_WIDTH)
+    assert fig.dpi == plotting.DPI
+    plt.close(fig)
+
+
+def test_development_figures_keep_global_settings():
+    from taskfp_lib.paper import development_chapter as chapter
+
+    before = dict(plt.rcParams)
+    table = pd.read_csv(RESULTS / "dev_comparison.csv")
+    for fig in (chapter.plot_by_family(table), chapter.plot_hyperparameters(table)):
+        _book_sized(fig)
+    assert dict(plt.rcParams) == before  # no seaborn theme left behind
+    leaders = pd.DataFrame({"position": [1, 2], "variant": ["a", "b"], "value": [2.0, 1.0],
+                            "paper setting": ["bKLD(small,target)", ""]})
+    html = chapter.style_leaderboard(leaders).to_html()
+    css = html.split("</style>")[0]
+    assert 'class="dataframe"' in html and "#d62728" in css  # the book's table style; the paper's row in red:
+    assert "row0_col3" in css and "row1_col0" not in css
+
+
+class _Outcomes:
+    """Two sources, one target: outcome s -> 0.5 + 0.1 * index, baseline 0.55 (BA) and 0.65 (AUROC)."""
+
+    def matrix(self, scenario, metric, aggregate):
+        return pd.DataFrame({"t": [0.5, 0.6, np.nan]}, index=["s0", "s1", "t"]) + (metric == "AUROC") * 0.1
+
+    def baseline(self, scenario, metric, aggregate, targets):
+        return pd.Series({"t": 0.55 + (metric == "AUROC") * 0.1})
+
+
+def test_transfer_demo_outcome_table_and_figure():
+    from taskfp_lib.transfer import outcome_table, plot_outcomes
+
+    before = dict(plt.rcParams)
+    table = outcome_table(_Outcomes(), ["t"], ["Model Architecture", "Pretraining Data"])
+    assert len(table) == 2 * 2 * 2 and set(table["source"]) == {"s0", "s1"}  # the target itself is not a source
+    row = table[(table.metric == "AUROC") & (table.source == "s1")].iloc[0]
+    assert row["outcome"] == pytest.approx(0.7) and row["baseline"] == pytest.approx(0.65)
+    fig = plot_outcomes(table)
+    assert len(fig.axes) == 4 and fig.axes[0].get_title() == "Model Architecture"
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["t"]
+    _book_sized(fig)
+    assert dict(plt.rcParams) == before
+
+
+def test_meduniverse_figures_from_the_results_files():
+    from taskfp_lib.federated.plots import book_figures
+
+    figures = book_figures(pd.read_csv(RESULTS / "meduniverse_stages.csv"),
+                           pd.read_csv(RESULTS / "meduniverse_vs_fingerprints.csv"))
+    assert list(figures) == ["protocol", "stage_gains", "comparison"]
+    bars = figures["comparison"].axes[0].patches
+    assert len(bars) == 3 * 8  # three approaches per client task
+    for fig in figures.values():
+        _book_sized(fig)
