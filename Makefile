@@ -22,13 +22,17 @@ data: install
 
 # execute every notebook of the declared plan (taskfp_lib/paper/plan.py) into _build/: executed pages
 # in $(SITE)/notebooks, results files in $(SITE)/book/_static/results (the committed notebooks/ and results/
-# are the reference outputs the tests compare against; `make refresh-notebooks` rewrites them)
+# are the reference outputs the tests compare against; `make refresh-notebooks` rewrites them).
+# Independent notebooks run side by side, JOBS at once (default: one per core), each kernel with one
+# BLAS/torch thread; a notebook that reads others' results waits for them.
+JOBS ?=
+PLAN_JOBS := $(if $(JOBS),--jobs $(JOBS),)
 notebooks: data
-	$(BIN)/python -m taskfp_lib.paper.plan --output $(SITE)/notebooks --results $(SITE)/book/_static/results \
-		--timing _build/notebook_times.json
+	$(BIN)/python -m taskfp_lib.paper.plan $(PLAN_JOBS) --output $(SITE)/notebooks \
+		--results $(SITE)/book/_static/results --timing _build/notebook_times.json
 
 refresh-notebooks: data
-	$(BIN)/python -m taskfp_lib.paper.plan --output notebooks
+	$(BIN)/python -m taskfp_lib.paper.plan $(PLAN_JOBS) --output notebooks
 
 # MathJax served by the book itself (offline), from the npm registry
 mathjax: book/_static/mathjax/tex-chtml.js

@@ -1,7 +1,8 @@
-"""Environment for every pytest run (tests/ and the nbval notebooks), set before anything is imported.
+"""Environment for every pytest run, set before anything is imported.
 
-Notebooks re-executed by nbval write their results into a temporary folder, never into the
-committed results/ (their kernels inherit this environment).
+Code under test that writes results files without a folder, and notebooks run by hand with
+``pytest --nbval-lax notebooks/`` (their kernels inherit this environment), write into a temporary
+folder, never into the committed results/.
 """
 import os
 import tempfile

@@ -137,3 +137,43 @@ def test_checkpoint_extractor_round_trip(task_dirs, tmp_path, capsys):
                  "-n", "120", "--bins", "10", "--quiet", "--checkpoint", str(ckpt)]) == 0
     assert Fingerprint.load(out).ranges_sha256 == ReferenceRanges.load(ranges).sha256
     assert not out.with_suffix(".npz.tmp").exists()
+
+
+def test_version_and_labelled_matrices_with_probe_warning(workflow, tmp_path, capsys):
+    from taskfp_lib import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"taskfp {__version__}"
+    out, _, fps = workflow
+    assert main(["fingerprint", "distance", *map(str, fps.values())]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[0].startswith("WARNING: random probe") and "rows are sources, columns are targets" in lines[1]
+    assert "asymmetric" in lines[1] and "target" in lines[2] and lines[3].startswith("source")
+    cloud = tmp_path / "cloud"
+    assert main(["cloud", "init", str(cloud)]) == 0
+    assert main(["cloud", "add", str(cloud), str(fps["dark"]), str(fps["bright"])]) == 0
+    capsys.readouterr()
+    assert main(["cloud", "query", str(cloud), str(fps["darkish"]), "-k", "1", "--distance", "VDNA-PP:NN-100-BINS"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("WARNING: random probe") and "target 'darkish'" in text
+    assert "margin between rank 1 and rank 2" in text
+
+
+def test_ranges_writes_fingerprints_from_the_same_features_and_self_checks(task_dirs, workflow, tmp_path, capsys):
+    out, _, fps = workflow
+    ranges, fp_dir = tmp_path / "ranges.npz", tmp_path / "fps"
+    assert main(["fingerprint", "ranges", str(task_dirs["dark"]), str(task_dirs["bright"]), "-o", str(ranges),
+                 "-n", "120", "--quiet", "--fingerprints", str(fp_dir), "--bins", "10", "100", "--self-check",
+                 "--check-distances", "VDNA-PP:NN-100-BINS", *EXTRACTOR]) == 0
+    text = capsys.readouterr().out
+    # the same range file and the same fingerprints as ranges + create (same seed, same draws)
+    assert ReferenceRanges.load(ranges).sha256 == ReferenceRanges.load(out / "ranges.npz").sha256
+    np.testing.assert_array_equal(Fingerprint.load(fp_dir / "dark.npz").histogram(100),
+                                  Fingerprint.load(fps["dark"]).histogram(100))
+    assert "WARNING: random probe" in text and "self-check: the re-sampled copy was nearest" in text
+    assert text.count("VDNA") == 2 and "copy_nearest" in text
+    assert main(["fingerprint", "create", str(task_dirs["dark"]), "--ranges", str(ranges), "-o",
+                 str(tmp_path / "x.npz"), "-n", "120", "--quiet", "--self-check"]) == 1
+    assert "--against" in capsys.readouterr().err

@@ -16,6 +16,7 @@ import os
 import sys
 
 from .._safety import one_line
+from .._threads import ENV_VAR, set_process_threads
 
 #: modules of this package that contribute sub-commands, in help order
 SUBCOMMAND_MODULES = ("data", "fingerprint", "cloud", "benchmark", "transfer", "federated")
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
             "transfer from the closest ones and benchmark task distances on the 71-task ground truth."
         ),
     )
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"taskfp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         try:
@@ -79,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     prog = getattr(args, "_prog", f"taskfp {args.command}")
     try:
+        if os.environ.get(ENV_VAR, "").strip():  # the documented thread option of every sub-command
+            set_process_threads()
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

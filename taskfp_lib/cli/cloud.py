@@ -134,20 +134,25 @@ def _remove(args) -> int:
 
 def _query(args) -> int:
     from ..cloud.query import resolve_distance
+    from ..cloud import query_cloud
     from ..fingerprints import Fingerprint
 
-    resolve_distance(args.distance)          # an unknown or feature-based distance fails before any loading
+    spec = resolve_distance(args.distance)   # an unknown or feature-based distance fails before any loading
     cloud = _open(args.cloud)
     fp = Fingerprint.load(args.fingerprint)
-    ranking = cloud.query(fp, distance=args.distance, k=args.k, exclude=args.exclude)
+    ranking, margin, warning = query_cloud(cloud, fp, distance=args.distance, k=args.k, exclude=args.exclude)
     for name, reason in ranking.attrs.get("quarantined", {}).items():
         print(terminal_text(f"taskfp cloud query: warning: entry {name!r} left out of the ranking: {reason}"),
               file=sys.stderr)
     if args.csv:
         _write_csv(ranking, args.csv, float_format="%.17g")
-    print(f"closest tasks to {terminal_text(repr(fp.task))} by {ranking['distance_name'].iloc[0]} (lower = closer):")
+    if warning:
+        print(terminal_text(warning))
+    print(f"closest source tasks for the target {terminal_text(repr(fp.task))} by {spec.label} ({spec.name}; "
+          "d(source, target), lower = closer):")
     cols = ["rank", "source", "distance", "best_architecture", "augmentation_policy", "data_shareable"]
     print(terminal_frame(ranking[cols]).to_string(index=False))
+    print(margin.describe())
     return 0
 
 

@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import pandas as pd
 
 from .._files import FileFormatError, atomic_write_text, crash_point, file_sha256, read_json_file
-from ..fingerprints import Fingerprint, IncompatibleFingerprintsError
+from ..fingerprints import Fingerprint, IncompatibleFingerprintsError, check_all_compatible
 from ..limits import MAX_MANIFEST_BYTES
 from . import archive as _archive
 from .manifest import (DEFAULT_DISTANCE, FP_DIR, MANIFEST, META_FIELDS, CloudError, TaskMeta, empty_manifest,
@@ -135,6 +135,9 @@ class KnowledgeCloud:
         names = [fp.task for fp in fps]
         if len(set(names)) != len(names):
             raise CloudError(f"the same task name is given twice: {sorted({n for n in names if names.count(n) > 1})}")
+        check_all_compatible(list(fps))                # also intensity preset, slices, probe precision
+        if fps and self.names:
+            self.get(self.names[0]).check_compatible(fps[0])
         with self._writing() as manifest:
             ident = manifest["identity"] or (identity_of(fps[0]) if fps else None)
             for fp in fps:

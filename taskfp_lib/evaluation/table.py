@@ -18,7 +18,7 @@ from ..vocabulary import CORR_META_METRICS, EVALUATION_METRIC_ORDER, PAPER_SCENA
 from .meta_metrics import percentile_ranks, top_k_scores
 from .outcomes import Outcomes
 from .selection import SelectionTieError, top_k_indices
-from .weighted_tau import weightedtau_columns
+from .weighted_tau import weightedtau_pairs
 
 COLUMNS = ["scenario", "selector", "metric", "aggregate", "target", "meta_metric", "score"]
 
@@ -128,15 +128,22 @@ def _top_k(a: np.ndarray, k: int, name: str) -> np.ndarray:
 
 
 def _weightedtau_blocks(blocks, affinities, aff, out, refs) -> np.ndarray:
-    """Weighted tau of every (block, selector, target) column at once, shape (n_blocks, n_selectors, n_targets)."""
-    xs, ys = [], []
-    for agg, metric, scen in blocks:
-        o = out[(agg, metric, scen)][0]
+    """Weighted tau of every (block, selector, target) column at once, shape (n_blocks, n_selectors, n_targets).
+
+    The affinity and outcome columns are pooled once; the pairs index into the pools.
+    """
+    keys = list(aff)
+    x_pool = np.concatenate([aff[k] for k in keys], axis=1)
+    y_pool = np.concatenate([out[b][0] for b in blocks], axis=1)
+    n_t = y_pool.shape[1] // len(blocks)
+    t = np.arange(n_t)
+    x_index, y_index = [], []
+    for i, (agg, metric, scen) in enumerate(blocks):
         for name in affinities:
-            xs.append(aff[(name, tuple(refs[scen]))])
-            ys.append(o)
-    tau = weightedtau_columns(np.concatenate(xs, axis=1), np.concatenate(ys, axis=1))
-    return tau.reshape(len(blocks), len(affinities), -1)
+            x_index.append(keys.index((name, tuple(refs[scen]))) * n_t + t)
+            y_index.append(i * n_t + t)
+    tau = weightedtau_pairs(x_pool, y_pool, np.concatenate(x_index), np.concatenate(y_index))
+    return tau.reshape(len(blocks), len(affinities), n_t)
 
 
 def _long_table(blocks, selectors, targets, metas, scores: np.ndarray) -> pd.DataFrame:

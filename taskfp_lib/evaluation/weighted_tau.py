@@ -22,6 +22,8 @@ evaluation.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -47,6 +49,24 @@ def _group_weight(keys: list[np.ndarray], w: np.ndarray) -> tuple[np.ndarray, np
     return total + s * (n - first - 1), first
 
 
+@functools.lru_cache(maxsize=64)
+def _merge_nodes(n: int) -> tuple[tuple[int, int, int], ...]:
+    """The merge steps of scipy's recursive merge sort of ``n`` elements, in the order they run (post-order):
+    ``(offset, left length, length)`` of every block of two or more elements."""
+    nodes: list[tuple[int, int, int]] = []
+    stack = [(0, n, False)]
+    while stack:
+        offset, length, children_done = stack.pop()
+        if length < 2:
+            continue
+        half = length // 2
+        if children_done:
+            nodes.append((offset, half, length))
+        else:  # visit left, then right, then the block itself
+            stack += [(offset, length, True), (offset + half, length - half, False), (offset, half, False)]
+    return tuple(nodes)
+
+
 def _merge_weight(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exchange weight of the merge sort of ``y`` (shape (n, B), already in (x, y) order).
 
@@ -54,15 +74,12 @@ def _merge_weight(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     """
     n, b = y.shape
     y, w = y.copy(), w.copy()
-    terms: list[np.ndarray] = []
-
-    def weigh(offset: int, length: int) -> np.ndarray:
-        if length == 1:
-            return w[offset].copy()
-        length0 = length // 2
+    block_weight = {(p, 1): w[p].copy() for p in range(n)}  # weigh(offset, 1) = the leaf's weight
+    exchanges = np.zeros(b)
+    for offset, length0, length in _merge_nodes(n):
         middle = offset + length0
-        left_weight = weigh(offset, length0)
-        weight = weigh(middle, length - length0) + left_weight
+        left_weight = block_weight.pop((offset, length0))
+        block_weight[(offset, length)] = block_weight.pop((middle, length - length0)) + left_weight
         block = slice(offset, offset + length)
         merged = np.argsort(y[block], axis=0, kind="stable")  # left before right on ties: a stable merge
         where = np.empty_like(merged)
@@ -70,13 +87,10 @@ def _merge_weight(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray,
         j = where[length0:] - np.arange(length - length0)[:, None]  # left elements taken before each right one
         residual = np.subtract.accumulate(np.concatenate([left_weight[None, :], w[offset:middle]]), axis=0)
         term = w[middle:offset + length] * (length0 - j) + np.take_along_axis(residual, j, axis=0)
-        terms.append(np.where(j < length0, term, 0.0))
+        term = np.where(j < length0, term, 0.0)  # right elements after the last left one are never merged
+        exchanges = np.add.accumulate(np.concatenate([exchanges[None, :], term]), axis=0)[-1]
         y[block] = np.take_along_axis(y[block], merged, axis=0)
         w[block] = np.take_along_axis(w[block], merged, axis=0)
-        return weight
-
-    weigh(0, n)
-    exchanges = np.add.accumulate(np.concatenate([np.zeros((1, b))] + terms), axis=0)[-1]
     return exchanges, y, w
 
 
@@ -102,7 +116,7 @@ def _ranked_tau(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 #: columns per batch are chosen so that one batch's (n, columns) arrays hold about this many values
-BATCH_VALUES = 1 << 20
+BATCH_VALUES = 1 << 21
 
 
 def weightedtau_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -122,9 +136,31 @@ def weightedtau_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     y = np.asarray(y, dtype=float)
     if x.shape != y.shape or x.ndim != 2:
         raise ValueError(f"x and y must be 2-D arrays of the same shape, got {x.shape} and {y.shape}")
-    keep = ~(np.isnan(x) | np.isnan(y))
-    counts = keep.sum(axis=0)
-    out = np.full(x.shape[1], np.nan)
+    cols = np.arange(x.shape[1])
+    return weightedtau_pairs(x, y, cols, cols)
+
+
+def weightedtau_pairs(x_pool: np.ndarray, y_pool: np.ndarray, x_index, y_index) -> np.ndarray:
+    """Weighted tau of the column pairs ``(x_pool[:, x_index[c]], y_pool[:, y_index[c]])``.
+
+    The same as :func:`weightedtau_columns` on the gathered columns, without materialising them: the
+    evaluation pairs every affinity column with many outcome columns, and memory stays bounded by one
+    batch of :data:`BATCH_VALUES` values.
+
+    Parameters
+    ----------
+    x_pool, y_pool : ndarray, shape (n, n_x) and (n, n_y)
+    x_index, y_index : array of int, shape (n_pairs,)
+
+    Returns
+    -------
+    ndarray, shape (n_pairs,)
+    """
+    x_pool, y_pool = np.asarray(x_pool, dtype=float), np.asarray(y_pool, dtype=float)
+    x_index, y_index = np.asarray(x_index), np.asarray(y_index)
+    valid_x, valid_y = (~np.isnan(x_pool)).astype(np.float32), (~np.isnan(y_pool)).astype(np.float32)
+    counts = np.rint(valid_x.T @ valid_y).astype(np.int64)[x_index, y_index]  # exact below 2**24 rows
+    out = np.full(x_index.size, np.nan)
     for n in np.unique(counts):
         if n < 2:
             continue
@@ -132,8 +168,9 @@ def weightedtau_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         step = max(1, BATCH_VALUES // int(n))  # bounded memory for large task pools
         for start in range(0, same_n.size, step):
             cols = same_n[start:start + step]
-            idx = np.argsort(~keep[:, cols], axis=0, kind="stable")[:n]  # kept rows, original order
-            xs = np.take_along_axis(x[:, cols], idx, axis=0)
-            ys = np.take_along_axis(y[:, cols], idx, axis=0)
+            x, y = x_pool[:, x_index[cols]], y_pool[:, y_index[cols]]
+            keep = ~(np.isnan(x) | np.isnan(y))
+            idx = np.argsort(~keep, axis=0, kind="stable")[:n]  # kept rows, original order
+            xs, ys = np.take_along_axis(x, idx, axis=0), np.take_along_axis(y, idx, axis=0)
             out[cols] = (_ranked_tau(xs, ys) + _ranked_tau(ys, xs)) / 2
     return out

@@ -12,6 +12,7 @@ import numpy as np
 from ..limits import MAX_BINS
 from ._io import FileFormatError, read_npz_with_metadata, write_npz_with_metadata
 from .ranges import ReferenceRanges
+from .provenance import _preset_id, checked_record, probe_status
 from .validation import check_content
 
 FINGERPRINT_FORMAT = "taskfp-fingerprint"
@@ -57,6 +58,12 @@ class Fingerprint:
     task_meta : dict
         ``num_classes``, ``num_images`` and any user-supplied metadata.
     fisher_meta : dict or None
+    probe : dict
+        Provenance of the probe (``source``, ``pretrained``, ``weights_sha256``, ``precision``, device,
+        ...; :meth:`FeatureExtractor.probe_record`); empty for files written before it was recorded.
+    reading : dict
+        How the images were read: ``preset`` (dict form of the intensity preset) and ``slices``
+        (``None`` when the task holds no volumes). See :mod:`taskfp_lib.fingerprints.provenance`.
     ranges : ReferenceRanges or None
         The reference ranges the histograms were binned over (their sha256 is ``ranges_sha256``);
         kept so that a reader can check the means against them. None for version-1 files.
@@ -74,6 +81,8 @@ class Fingerprint:
     task_meta: dict = field(default_factory=dict)
     fisher_meta: dict | None = None
     created: str = ""
+    probe: dict = field(default_factory=dict)
+    reading: dict = field(default_factory=dict)
     ranges: ReferenceRanges | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -91,7 +100,8 @@ class Fingerprint:
                       bins: Sequence[int] = DEFAULT_BINS, seed: int | None = None,
                       task_meta: Mapping[str, Any] | None = None, with_cov: bool = True,
                       fisher: np.ndarray | None = None, fisher_meta: dict | None = None,
-                      min_samples: int = MIN_SAMPLES) -> "Fingerprint":
+                      min_samples: int = MIN_SAMPLES, probe: Mapping[str, Any] | None = None,
+                      reading: Mapping[str, Any] | None = None) -> "Fingerprint":
         """Summarise a feature matrix (n_samples, n_features): histograms, mean, covariance.
 
         The feature matrix itself is not kept. ``min_samples`` is the privacy floor (set it lower
@@ -108,7 +118,8 @@ class Fingerprint:
         return cls(task=task, histograms=hists, mean=x.mean(axis=0), cov=cov, n_samples=int(x.shape[0]),
                    extractor=dict(ranges.extractor), ranges_sha256=ranges.sha256, seed=seed,
                    fisher=fisher, task_meta=dict(task_meta or {}), fisher_meta=fisher_meta,
-                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), ranges=ranges)
+                   created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), ranges=ranges,
+                   probe=dict(probe or {}), reading=dict(reading or {}))
 
     # ------------------------------------------------------------------ checks
     @property
@@ -166,15 +177,17 @@ class Fingerprint:
 
     def check_compatible(self, other: "Fingerprint") -> None:
         """Raise :class:`IncompatibleFingerprintsError` unless ``other`` is comparable."""
+        from .provenance import reading_differences
+
         a, b = self.identity, other.identity
-        if a == b:
-            return
         what = ["extractor", "weights", "reference ranges (sha256)", "feature count"]
-        diffs = [f"{w}: {x!r} vs {y!r}" for w, x, y in zip(what, a, b) if x != y]
+        diffs = [f"{w}: {x!r} vs {y!r}" for w, x, y in zip(what, a, b) if x != y] + reading_differences(self, other)
+        if not diffs:
+            return
         raise IncompatibleFingerprintsError(
             f"fingerprints {self.task!r} and {other.task!r} cannot be compared: " + "; ".join(diffs)
             + ". Fingerprints are comparable only when made with the same extractor weights and the same "
-              "reference-range file.")
+              "reference-range file, and read with the same intensity preset and slices.")
 
     # ------------------------------------------------------------------ file format
     def check_content(self, where: str = "") -> None:
@@ -204,7 +217,8 @@ class Fingerprint:
                 "n_samples": int(self.n_samples), "seed": self.seed, "bins": list(self.bins),
                 "n_features": self.n_features, "extractor": self.extractor,
                 "ranges_sha256": self.ranges_sha256, "task_meta": self.task_meta,
-                "fisher_meta": self.fisher_meta, "created": self.created, "library_version": __version__}
+                "fisher_meta": self.fisher_meta, "created": self.created, "library_version": __version__,
+                "probe": self.probe, "reading": self.reading}
         if self.ranges is not None:
             arrays["ranges_lo"], arrays["ranges_hi"] = self.ranges.lo, self.ranges.hi
             meta["ranges"] = {"extractor": dict(self.ranges.extractor), "quantiles": list(self.ranges.quantiles)}
@@ -246,7 +260,12 @@ class Fingerprint:
                 "n_features": self.n_features, "extractor": self.extractor.get("name"),
                 "weights": self.extractor.get("weights"), "ranges_sha256": self.ranges_sha256[:12],
                 "has_cov": self.cov is not None, "has_fisher": self.fisher is not None,
-                "task_meta": dict(self.task_meta)}
+                "task_meta": dict(self.task_meta), "probe": probe_status(self), "preset": _preset_id(self.reading)}
+
+    def __repr__(self) -> str:
+        return (f"Fingerprint(task={self.task!r}, n_samples={self.n_samples}, bins={self.bins}, "
+                f"features={self.n_features}, weights={self.extractor.get('weights')!r} ({probe_status(self)} probe), "
+                f"preset={_preset_id(self.reading)!r}, ranges={self.ranges_sha256[:12]}...)")
 
 
 def _field(meta: dict, key: str, types: tuple, path) -> Any:
@@ -281,7 +300,9 @@ def _metadata_fields(meta: dict, path) -> dict:
             "ranges_sha256": sha, "seed": seed, "task_meta": _field({"task_meta": meta.get("task_meta") or {}},
                                                                      "task_meta", (dict,), path),
             "fisher_meta": fisher_meta, "created": _field({"created": meta.get("created", "")}, "created", (str,),
-                                                          path)[:64]}
+                                                          path)[:64],
+            "probe": checked_record(meta.get("probe"), "probe", path),
+            "reading": checked_record(meta.get("reading"), "reading", path)}
 
 
 def _carried_ranges(meta: dict, arrays: dict, path) -> ReferenceRanges:

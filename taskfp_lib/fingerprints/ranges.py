@@ -122,6 +122,10 @@ class ReferenceRanges:
     def n_features(self) -> int:
         return int(self.lo.shape[0])
 
+    def __repr__(self) -> str:
+        return (f"ReferenceRanges({self.n_features} features, quantiles={self.quantiles}, "
+                f"weights={self.extractor.get('weights')!r}, sha256={self.sha256[:12]}...)")
+
     @property
     def sha256(self) -> str:
         """Identity of the ranges: sha256 over format version, extractor, quantiles and lo/hi."""

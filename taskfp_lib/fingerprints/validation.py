@@ -11,8 +11,10 @@ knowledge cloud (issue 11; the paper's Discussion names poisoned submissions as 
   features by their means (P2L, bKLD source/target weighting);
 * no mean feature lies further above its reference range than its histogram allows: every
   sample above the range's upper end falls into the top bin, and no sample exceeds that end by more
-  than ``F`` range scales, so ``mean_j <= right_j + p_j * F * max(right_j - left_j, |right_j|)``,
-  with ``[left_j, right_j]`` the histogram range of feature j (``torch.histc`` semantics), ``p_j``
+  than ``F`` range scales, so ``mean_j <= right_j + p_j * F * s_j`` with the range scale
+  ``s_j = max(right_j - left_j, |right_j|, median_k(right_k - left_k))`` (the median floor: a feature
+  that is almost always 0 on the reference tasks has a tiny range, which honest tasks that activate it
+  exceed by any factor), ``[left_j, right_j]`` the histogram range of feature j (``torch.histc`` semantics), ``p_j``
   the top-bin mass (largest over the histogram sets) and ``F`` =
   :data:`~taskfp_lib.limits.MEAN_RANGE_FACTOR` = 100. Checked when the fingerprint carries its
   ranges (every fingerprint written by this version does; their sha256 must equal
@@ -90,7 +92,10 @@ def _mean_problem(fp) -> str | None:
         return "the reference ranges it carries do not match its ranges_sha256"
     left, right = histc_bin_edges(fp.ranges.lo, fp.ranges.hi)
     top = np.max([h[:, -1] for h in fp.histograms.values()], axis=0)    # mass at or above the range's end
-    high = right + top * MEAN_RANGE_FACTOR * np.maximum(right - left, np.abs(right))
+    # a feature that is almost always 0 on the reference tasks has a tiny range; honest tasks that activate it
+    # exceed that range by any factor, so the scale has a floor: the median range width over all features
+    scale = np.maximum(np.maximum(right - left, np.abs(right)), np.median(right - left))
+    high = right + top * MEAN_RANGE_FACTOR * scale
     bad = np.flatnonzero(mean > high * (1 + 1e-12))
     if bad.size:
         j = int(bad[0])

@@ -6,10 +6,12 @@ several runs share (one block per selector set) are updated block by block.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -42,19 +44,32 @@ def write_results(df: pd.DataFrame, name: str, directory: str | Path | None = No
 
     With ``replace={"selector_set": "paper"}`` only the rows of that key are replaced in an existing
     file, so that notebook runs with different parameters share one file; rows are kept in the
-    fixed order of :data:`SELECTOR_SET_ORDER`, whatever the order of the runs.
+    fixed order of :data:`SELECTOR_SET_ORDER`, whatever the order of the runs, and the update is
+    locked against runs writing other blocks of the same file at the same time.
     """
     path = results_dir(directory) / f"{name}.csv"
-    if replace:
-        (col, value), = replace.items()
+    if not replace:
+        atomic_write_text(path, to_csv_text(df))
+        return path
+    (col, value), = replace.items()
+    # runs of the notebook plan execute side by side: the read-modify-write of a shared file is locked
+    with _block_lock(path):
         if path.is_file():
             old = pd.read_csv(path, keep_default_na=False, na_values=[""])
             old = old[old[col].astype(str) != str(value)]
             df = pd.concat([old, df], ignore_index=True)
         order = {v: i for i, v in enumerate(SELECTOR_SET_ORDER)}
         df = df.sort_values(col, key=lambda s: s.map(lambda v: order.get(v, len(order))), kind="stable")
-    atomic_write_text(path, to_csv_text(df))
+        atomic_write_text(path, to_csv_text(df))
     return path
+
+
+def _block_lock(path: Path):
+    """Inter-process lock of one results file (a lock file in the temporary folder, not beside the results)."""
+    from filelock import FileLock
+
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:16]
+    return FileLock(Path(tempfile.gettempdir()) / f"taskfp-results-{key}.lock", timeout=600)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._threads import SMALL, limited_threads
 from ..evaluation import evaluate, load_affinities, load_outcomes, ranking
 from ..evaluation.affinity import affinity_from_distance
 from ..evaluation.outcomes import Outcomes
@@ -120,7 +121,8 @@ def task_map(selector: str, seed: int = 0, perplexity: float = 15.0, task_infos:
     The 71 x 71 part of the column-z-scored distances (the negated heatmap values, so that every
     target column has the same scale) is symmetrised (mean of both directions; bKLD is asymmetric),
     shifted to be non-negative with a zero diagonal, and embedded with scikit-learn's t-SNE on these
-    precomputed distances (random initialisation with an explicit seed).
+    precomputed distances (random initialisation with an explicit seed), with one thread: a small
+    workload, and a thread count fixed so that the gradient sums in one order on every machine.
     """
     from sklearn.manifold import TSNE
 
@@ -129,8 +131,9 @@ def task_map(selector: str, seed: int = 0, perplexity: float = 15.0, task_infos:
     np.fill_diagonal(d, np.nan)
     d = d - np.nanmin(d)
     np.fill_diagonal(d, 0.0)
-    xy = TSNE(n_components=2, metric="precomputed", init="random", random_state=seed,
-              perplexity=perplexity).fit_transform(d)
+    with limited_threads(SMALL):
+        xy = TSNE(n_components=2, metric="precomputed", init="random", random_state=seed,
+                  perplexity=perplexity).fit_transform(d)
     infos = load_task_infos() if task_infos is None else task_infos
     return pd.DataFrame({"selector": selector, "task": ALL_TASKS, "x": xy[:, 0], "y": xy[:, 1],
                          "phase": ["development" if t in DEV_TASKS else "validation" for t in ALL_TASKS],
