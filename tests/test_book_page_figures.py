@@ -72,3 +72,34 @@ def test_meduniverse_figures_from_the_results_files():
     assert len(bars) == 3 * 8  # three approaches per client task
     for fig in figures.values():
         _book_sized(fig)
+
+
+class _Fingerprint:
+    """A stand-in with the one method the heatmaps read: ``histogram(bins)`` of shape (features, bins)."""
+
+    def __init__(self, shift: int):
+        self.task = f"t{shift}"
+        self._h = np.roll(np.eye(4, 100), shift * 10, axis=1)
+
+    def histogram(self, bins):
+        return self._h
+
+
+def test_knowledge_cloud_demo_figures():
+    from taskfp_lib.cloud.demo import plot_fingerprints, plot_rankings
+
+    before = dict(plt.rcParams)
+    rankings = pd.DataFrame({"label": ["A"] * 3 + ["B"] * 3, "rank": [1, 2, 3] * 2,
+                             "source": ["x", "y", "z", "z", "y", "x"],
+                             "distance": [0.1, 0.2, 0.3, 1e-2, 1e3, np.inf]})
+    fig = plot_rankings(rankings, ["A", "B"], k=1, random_probe=True)
+    a, b = fig.axes[:2]
+    assert [t.get_text() for t in a.get_yticklabels()] == ["z", "y", "x"]  # rank 1 at the top
+    assert [p.get_facecolor()[:3] for p in a.patches][-1] == pytest.approx((1.0, 0.498, 0.055), abs=1e-3)  # top-1
+    assert b.get_xlabel() == "log10 distance" and "inf" in [t.get_text() for t in b.texts]
+    _book_sized(fig)
+    fps = {f"q{i}": _Fingerprint(i) for i in range(3)}
+    fig = plot_fingerprints(fps, fps["q0"])
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["q0", "q1", "q2"]
+    _book_sized(fig)
+    assert dict(plt.rcParams) == before

@@ -23,8 +23,9 @@ book adds (tables on the paper's pages; figures and tables on the pages of the m
 data, the benchmark and federated learning); R1, R2, ... for the figures and tables of the
 repository revision. Each series counts figures and tables separately, in the order of the table of
 contents. The benchmark report's page is also the report ``taskfp benchmark`` renders on its own,
-which numbers its figures and tables from 1 (:func:`taskfp_lib.cli.benchmark.hide_parameters`). ``:width: 100%`` makes a click open the full-resolution image; the figure
-functions of :mod:`.plotting` draw for the book's width.
+which numbers its figures and tables from 1 (:func:`taskfp_lib.cli.benchmark.hide_parameters`).
+``:width: 100%`` makes a click open the full-resolution image; the figure functions of
+:mod:`.plotting` draw for the book's width.
 """
 from __future__ import annotations
 
