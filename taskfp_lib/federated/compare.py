@@ -18,6 +18,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ..fingerprints.extract import FeatureExtractor
 from ..vocabulary import DEFAULT_DISTANCE
@@ -31,23 +32,39 @@ __all__ = ["MIMProbe", "fingerprint_clients", "select_sources", "source_transfer
 DISTANCE = DEFAULT_DISTANCE
 
 
-class MIMProbe(FeatureExtractor):
-    """The MIM encoder as fingerprint probe: images -> mean-pooled ViT tokens (embed_dim features).
+class _PostReLUPool(torch.nn.Module):
+    """ViT tokens -> mean over tokens of ReLU(token): features >= 0, like a ResNet's pooled post-ReLU map.
 
-    Its identity names the architecture and the sha256 of the weights, so fingerprints of
-    different MIM encoders are never compared.
+    ``f_j = (1 / N) sum_{i=1..N} max(0, h_ij)`` for the N patch tokens ``h_i`` of the encoder's final
+    (normalised) layer. Fingerprint distances weight features by their means, which must be >= 0.
+    """
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, x):  # noqa: D102
+        return torch.relu(self.encoder.forward_features(x)).mean(dim=1)
+
+
+class MIMProbe(FeatureExtractor):
+    """The MIM encoder as fingerprint probe: images -> mean over patch tokens of ReLU(token) (embed_dim features).
+
+    The paper's probe features are non-negative (post-ReLU average pooling of a ResNet); a ViT's
+    tokens are not, so the probe pools ReLU(tokens) (:class:`_PostReLUPool`). Its identity names the
+    architecture, this pooling and the sha256 of the weights, so fingerprints of different MIM
+    encoders are never compared.
     """
 
     def __init__(self, encoder: Mapping[str, np.ndarray], cfg: FedConfig):  # noqa: D107 - no super(): no timm name
-        import torch
 
         from .mim import create_encoder, load_encoder_state
         from .runstate import state_sha256
 
-        self.model_name = f"vit-mim(s={cfg.image_size},p={cfg.patch_size},d={cfg.depth},w={cfg.embed_dim})"
+        self.model_name = f"vit-mim(s={cfg.image_size},p={cfg.patch_size},d={cfg.depth},w={cfg.embed_dim},pool=relu-mean)"
         self.image_size = int(cfg.image_size)
         self.device = torch.device("cpu")
-        self.net = load_encoder_state(create_encoder(cfg), dict(encoder)).eval()
+        self.net = _PostReLUPool(load_encoder_state(create_encoder(cfg), dict(encoder))).eval()
         self.feature_dim = int(cfg.embed_dim)
         self.identity = {"name": self.model_name, "weights": f"sha256:{state_sha256(encoder)}",
                          "feature_dim": self.feature_dim, "image_size": self.image_size}

@@ -237,7 +237,7 @@ def run_server(cfg: FedConfig, run_dir: str | os.PathLike, initial_model: str | 
 
 
 _SERVERAPP_ERROR = re.compile(r"^(?:[\w.]+\.)?(\w+(?:Error|Exception): .+)$")
-_CLI_ERROR = re.compile(r"^taskfp federated: error: (.+)$")
+_CLI_ERROR = re.compile(r"^taskfp federated(?: [\w-]+)?: error: (.+)$")
 
 
 def _last_error(log: Path, pattern: re.Pattern) -> str | None:
