@@ -89,17 +89,41 @@ def test_knowledge_cloud_demo_figures():
     from taskfp_lib.cloud.demo import plot_fingerprints, plot_rankings
 
     before = dict(plt.rcParams)
-    rankings = pd.DataFrame({"label": ["A"] * 3 + ["B"] * 3, "rank": [1, 2, 3] * 2,
-                             "source": ["x", "y", "z", "z", "y", "x"],
-                             "distance": [0.1, 0.2, 0.3, 1e-2, 1e3, np.inf]})
-    fig = plot_rankings(rankings, ["A", "B"], k=1, random_probe=True)
-    a, b = fig.axes[:2]
+    rankings = pd.DataFrame({"label": ["A"] * 3 + ["B"] * 3 + ["C"] * 3, "rank": [1, 2, 3] * 3,
+                             "source": ["x", "y", "z", "z", "y", "x", "x", "y", "z"],
+                             "distance": [0.1, 0.2, 0.3, 1e-2, 1e3, np.inf, np.inf, np.inf, np.finfo(float).max]})
+    fig = plot_rankings(rankings, ["A", "B", "C"], k=1, random_probe=True)
+    a, b, c, empty = fig.axes[:4]
     assert [t.get_text() for t in a.get_yticklabels()] == ["z", "y", "x"]  # rank 1 at the top
     assert [p.get_facecolor()[:3] for p in a.patches][-1] == pytest.approx((1.0, 0.498, 0.055), abs=1e-3)  # top-1
     assert b.get_xlabel() == "log10 distance" and "inf" in [t.get_text() for t in b.texts]
+    assert c.get_xlabel() == "every distance infinite" and [t.get_text() for t in c.texts] == ["inf"] * 3
+    assert not empty.get_visible()  # three distances in a 2 x 2 grid
     _book_sized(fig)
     fps = {f"q{i}": _Fingerprint(i) for i in range(3)}
     fig = plot_fingerprints(fps, fps["q0"])
     assert [ax.get_title() for ax in fig.axes[:3]] == ["q0", "q1", "q2"]
     _book_sized(fig)
     assert dict(plt.rcParams) == before
+
+
+def test_knowledge_cloud_demo_tables_for_reading():
+    from taskfp_lib.cloud.demo import CloudDemo
+    from taskfp_lib.vocabulary import DEFAULT_DISTANCE
+
+    labels = ["bKLD(small,target)", "FID"]
+    rankings = pd.DataFrame({"distance_name": [DEFAULT_DISTANCE] * 2 + ["FID"] * 2, "label": np.repeat(labels, 2),
+                             "rank": [1, 2, 1, 2], "source": ["a", "b", "b", "a"], "distance": [1.0, 2.0, 3.0, 3.0]})
+    margins = pd.DataFrame({"distance": labels, "relative_margin": [0.5, np.nan], "degenerate": [np.nan, "all-equal"]})
+    checks = pd.DataFrame({"task": ["a", "b", "a", "b"], "distance": np.repeat(labels, 2),
+                           "copy_nearest": [True, True, False, True], "relative_margin": [0.1, 0.3, -0.2, np.nan]})
+    demo = CloudDemo(tasks=None, cloud=None, cloud_fps={"a": None, "b": None}, query=None, rankings=rankings,
+                     margins=margins, checks=checks, distances=[DEFAULT_DISTANCE, "FID"], k=1, stamp={}, warning=None)
+    top = demo.shown_top_sources()
+    assert top.to_dict("index") == {"bKLD(small,target)": {"top-1 sources": "a", "relative margin": "50.00 %",
+                                                           "degenerate": ""},
+                                    "FID": {"top-1 sources": "b", "relative margin": "n/a", "degenerate": "all-equal"}}
+    summary = demo.shown_self_check_summary()
+    assert summary["copy nearest to its original"].tolist() == ["2 of 2", "1 of 2"]
+    assert summary["median relative margin"].tolist() == ["20.00 %", "-20.00 %"]  # the NaN margin is left out
+    assert list(demo.ranking_table().columns) == labels and demo.ranking_table().loc[1].tolist() == ["a", "b"]

@@ -76,7 +76,15 @@ class CloudDemo:
 
     def ranking_table(self) -> pd.DataFrame:
         """Rank (rows) x distance (columns): the cloud task at that rank."""
-        return self.rankings.pivot(index="rank", columns="label", values="source")[self.labels()]
+        return self.rankings.pivot(index="rank", columns="label", values="source")[self.labels()].rename_axis(
+            columns=None)
+
+    def shown_top_sources(self) -> pd.DataFrame:
+        """:meth:`top_sources` for reading: the margin in percent (``n/a`` where undefined), no empty flags."""
+        top = self.top_sources().set_index("distance")
+        top["relative margin"] = top["relative margin"].map(_percent)
+        top["degenerate"] = top["degenerate"].fillna("")
+        return top.rename_axis(columns=None)
 
     def top_sources(self) -> pd.DataFrame:
         """One row per distance: the top-k sources, the relative margin and the degeneracy flag."""
@@ -93,9 +101,16 @@ class CloudDemo:
         summary["copy_nearest"] = summary["copy_nearest"].astype(int).astype(str) + f" of {len(self.cloud_fps)}"
         return summary
 
+    def shown_self_check_summary(self) -> pd.DataFrame:
+        """:meth:`self_check_summary` for reading: named columns, the margin in percent."""
+        summary = self.self_check_summary()
+        return pd.DataFrame({"copy nearest to its original": summary["copy_nearest"],
+                             "median relative margin": summary["median_relative_margin"].map(_percent)})
+
     def self_check_margins(self) -> pd.DataFrame:
         """Task (rows) x distance (columns): the relative margin of the copy's original."""
-        return self.checks.pivot(index="task", columns="distance", values="relative_margin")[self.labels()]
+        return self.checks.pivot(index="task", columns="distance", values="relative_margin")[self.labels()].rename_axis(
+            columns=None)
 
     def result(self):
         """The page's results files and figures as a :class:`~taskfp_lib.paper.results.RecipeResult`."""
@@ -117,6 +132,11 @@ class CloudDemo:
         best, worst = first.source.iloc[0], first.source.iloc[-1]
         return {f"query: {self.query.task}": self.query, f"closest: {best}": self.cloud.get(best),
                 f"farthest: {worst}": self.cloud.get(worst)}
+
+
+def _percent(value: float) -> str:
+    """A relative margin in percent (two decimals), ``n/a`` where it is undefined."""
+    return "n/a" if pd.isna(value) else f"{100 * value:.2f} %"
 
 
 def _demo_tasks(work: Path, *, seed: int, demo_image_size: int, cloud_task_dirs, query_dir, query_task: str,
@@ -220,7 +240,11 @@ def plot_rankings(rankings: pd.DataFrame, labels: Sequence[str], k: int, random_
                     ax.text(0.02, y, "inf", transform=ax.get_yaxis_transform(), va="center", fontsize=8,
                             color="#d62728")
             ax.set_title(label)
-            ax.set_xlabel("log10 distance" if huge else "distance (lower = closer)")
+            if vals.isna().all():  # nothing to draw: no scale either
+                ax.set_xticks([])
+                ax.set_xlabel("every distance infinite")
+            else:
+                ax.set_xlabel("log10 distance" if huge else "distance (lower = closer)")
             ax.grid(axis="y", visible=False)
         for ax in axes.flat[len(labels):]:
             ax.set_visible(False)

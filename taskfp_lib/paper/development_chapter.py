@@ -260,7 +260,7 @@ def conclusions(comparison: DevelopmentComparison) -> str:
     if ens is not None:
         top = ens.sort_values("sum", ascending=False).iloc[0]
         pairs = ens.sort_values("sum", ascending=False).drop_duplicates(["a", "b"])
-        lines.append(f"* Pair ensembles: the best, {top['ensemble']}, reaches sum {top['sum']:.3f} (best single "
+        lines.append(f"* Pair ensembles: the best, `{top['ensemble']}`, reaches sum {top['sum']:.3f} (best single "
                      f"variant {comparison.board_totals['sum'].max():.3f}); at its best weight, "
                      f"{int(pairs['beats_both'].sum())} of {len(pairs)} pairs beat both of their members.")
     return "\n".join(lines)
