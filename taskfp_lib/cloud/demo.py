@@ -75,9 +75,13 @@ class CloudDemo:
         return [get_distance(d).label for d in self.distances]
 
     def ranking_table(self) -> pd.DataFrame:
-        """Rank (rows) x distance (columns): the cloud task at that rank."""
-        return self.rankings.pivot(index="rank", columns="label", values="source")[self.labels()].rename_axis(
-            columns=None)
+        """Rank (rows) x distance (columns): the cloud task at that rank.
+
+        The column labels get a space after their commas (``bKLD(large, unweighted)``), so that a
+        narrow page can wrap them.
+        """
+        table = self.rankings.pivot(index="rank", columns="label", values="source")[self.labels()]
+        return table.rename(columns=lambda label: label.replace(",", ", ")).rename_axis(columns=None)
 
     def shown_top_sources(self) -> pd.DataFrame:
         """:meth:`top_sources` for reading: the margin in percent (``n/a`` where undefined), no empty flags."""
