@@ -177,3 +177,64 @@ def test_ranges_writes_fingerprints_from_the_same_features_and_self_checks(task_
     assert main(["fingerprint", "create", str(task_dirs["dark"]), "--ranges", str(ranges), "-o",
                  str(tmp_path / "x.npz"), "-n", "120", "--quiet", "--self-check"]) == 1
     assert "--against" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def mim_encoder(tmp_path_factory):
+    """A MIM encoder file as `taskfp federated pretrain` writes it (seeded initialisation, no training)."""
+    from taskfp_lib.federated.config import FedConfig
+    from taskfp_lib.federated.mim import create_encoder, encoder_state
+    from taskfp_lib.federated.weights import MIM_FORMAT, save_checkpoint
+
+    cfg = FedConfig(image_size=16, patch_size=8, embed_dim=16, depth=1, num_heads=2)
+    path = tmp_path_factory.mktemp("mim") / "mim.safetensors"
+    save_checkpoint(path, encoder_state(create_encoder(cfg, seed=3)), {"format": MIM_FORMAT, "config": cfg.to_dict()})
+    return path, cfg
+
+
+def test_mim_encoder_is_an_offline_alternative_probe_that_says_so(mim_encoder, task_dirs, tmp_path, capsys):
+    from taskfp_lib.fingerprints import probe_status
+
+    path, cfg = mim_encoder
+    ranges, fp = tmp_path / "ranges.npz", tmp_path / "dark.npz"
+    assert main(["fingerprint", "ranges", str(task_dirs["dark"]), str(task_dirs["bright"]), "-o", str(ranges),
+                 "-n", "120", "--quiet", "--mim-encoder", str(path)]) == 0
+    r = ReferenceRanges.load(ranges)
+    assert r.extractor["name"].startswith("vit-mim(s=16,p=8,d=1,w=16") and r.extractor["feature_dim"] == 16
+    # the range file names its probe: create without --mim-encoder is refused, with it the fingerprint is made
+    assert main(["fingerprint", "create", str(task_dirs["darkish"]), "--ranges", str(ranges), "-o", str(fp),
+                 "-n", "120", "--quiet"]) == 1
+    assert "pass it with --mim-encoder PATH" in capsys.readouterr().err
+    assert main(["fingerprint", "create", str(task_dirs["darkish"]), "--ranges", str(ranges), "-o", str(fp),
+                 "-n", "120", "--quiet", "--mim-encoder", str(path)]) == 0
+    loaded = Fingerprint.load(fp)
+    assert probe_status(loaded) == "mim" and loaded.probe["source"] == "mim-encoder"
+    assert (loaded.mean >= 0).all()  # mean of ReLU(tokens): the distances' feature weights are non-negative
+    fp2 = tmp_path / "bright.npz"
+    assert main(["fingerprint", "create", str(task_dirs["bright"]), "--ranges", str(ranges), "-o", str(fp2),
+                 "-n", "120", "--quiet", "--mim-encoder", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["fingerprint", "distance", str(fp), str(fp2)]) == 0
+    out = capsys.readouterr().out
+    assert "note: alternative probe, a MIM encoder" in out and "not the paper's" in out
+
+
+def test_mim_encoder_refusals_are_one_line(mim_encoder, task_dirs, tmp_path, capsys):
+    from taskfp_lib.federated.config import FedConfig
+    from taskfp_lib.federated.mim import create_encoder, encoder_state
+    from taskfp_lib.federated.weights import MIM_FORMAT, save_checkpoint
+
+    path, cfg = mim_encoder
+    other = tmp_path / "other.safetensors"  # a MIM file whose config does not fit its weights
+    save_checkpoint(other, encoder_state(create_encoder(cfg, seed=3)),
+                    {"format": MIM_FORMAT, "config": cfg.replace(embed_dim=32).to_dict()})
+    foreign = tmp_path / "foreign.safetensors"
+    save_checkpoint(foreign, encoder_state(create_encoder(cfg, seed=3)), {"format": "something-else"})
+    base = ["fingerprint", "ranges", str(task_dirs["dark"]), "-o", str(tmp_path / "r.npz"), "-n", "120", "--quiet"]
+    for args, expected in [(["--mim-encoder", str(foreign)], "not a MIM encoder written by taskfp federated pretrain"),
+                           (["--mim-encoder", str(other)], "MIM encoder does not fit its field 'config'"),
+                           (["--mim-encoder", str(path), "--random-init"], "--mim-encoder sets the probe; drop "
+                                                                            "--random-init")]:
+        assert main(base + args) == 1
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1, err

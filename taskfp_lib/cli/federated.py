@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-MIM_FORMAT = "taskfp-mim-encoder"
 
 
 def _fed_options(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +57,7 @@ def pretrain_to_file(task_dirs, cfg, out, pool_dirs=(), progress: bool = True) -
 
     from taskfp_lib.federated.data import load_pool, load_unlabelled, to_tensor
     from taskfp_lib.federated.mim import encoder_state, pretrain_mim
-    from taskfp_lib.federated.weights import save_checkpoint
+    from taskfp_lib.federated.weights import MIM_FORMAT, save_checkpoint
 
     parts = [load_pool(task_dirs, cfg)] if task_dirs and cfg.pool_fraction > 0 else []
     parts += [load_unlabelled(pool_dirs, cfg.image_size)] if pool_dirs else []
@@ -80,7 +79,7 @@ def _pretrain(args) -> int:
 def _initial(path, cfg):
     """The initial encoder, checked against the model options before anything starts."""
     from taskfp_lib.federated.apps import check_initial_model
-    from taskfp_lib.federated.weights import load_checkpoint
+    from taskfp_lib.federated.weights import MIM_FORMAT, load_checkpoint
 
     state, meta = load_checkpoint(path)
     if meta.get("format") != MIM_FORMAT:

@@ -47,6 +47,9 @@ def _add_extractor_args(p: argparse.ArgumentParser, from_ranges: bool) -> None:
     g.add_argument("--random-init", action="store_true",
                    help="random initialisation instead of ImageNet weights (tests/demos only; outputs warn)")
     g.add_argument("--init-seed", type=int, default=None, help="torch seed for --random-init (default 0)")
+    g.add_argument("--mim-encoder", type=Path, metavar="PATH",
+                   help="alternative probe that works offline: a MIM encoder file from `taskfp federated pretrain` "
+                        "(mean of ReLU(ViT tokens); not the paper's probe, and outputs say so)")
     g.add_argument("--image-size", type=positive_int, default=None if from_ranges else 224, help="crop size (paper: 224)")
     g.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1, ...")
     g.add_argument("--batch-size", type=positive_int, default=64)
@@ -150,6 +153,8 @@ def _extractor(args, ranges=None):
     from ..fingerprints import FeatureExtractor
 
     ident = dict(ranges.extractor) if ranges is not None else {}
+    if args.mim_encoder is not None or str(ident.get("name", "")).startswith("vit-mim("):
+        return _mim_probe(args, ident)
     model = args.model or ident.get("name", "resnet34")
     image_size = args.image_size or ident.get("image_size", 224)
     weights = ident.get("weights", "")
@@ -162,6 +167,23 @@ def _extractor(args, ranges=None):
     return FeatureExtractor(model, pretrained=not random_init, checkpoint=args.checkpoint, init_seed=init_seed,
                             image_size=image_size, device=args.device, channels_last=args.channels_last,
                             compile=args.compile, precision=args.precision)
+
+
+def _mim_probe(args, ident: dict):
+    """The federated chapter's MIM encoder as the probe (``--mim-encoder``), checked against the range file."""
+    if args.mim_encoder is None:
+        raise ValueError(f"the range file belongs to a MIM encoder ({ident.get('weights')}); "
+                         "pass it with --mim-encoder PATH")
+    clash = [o for o, v in (("--checkpoint", args.checkpoint), ("--random-init", args.random_init)) if v]
+    if clash:  # the encoder file fixes architecture and crop size (--model and --image-size are not used)
+        raise ValueError(f"--mim-encoder sets the probe; drop {', '.join(clash)}")
+    from ..federated.compare import MIMProbe
+
+    probe = MIMProbe.from_checkpoint(args.mim_encoder)
+    if ident and dict(probe.identity) != ident:
+        raise ValueError(f"{args.mim_encoder}: this MIM encoder is not the one the range file belongs to "
+                         f"({probe.identity.get('weights')} vs {ident.get('weights')})")
+    return probe
 
 
 def _reading(args) -> dict:

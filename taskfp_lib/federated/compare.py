@@ -53,7 +53,9 @@ class MIMProbe(FeatureExtractor):
     The paper's probe features are non-negative (post-ReLU average pooling of a ResNet); a ViT's
     tokens are not, so the probe pools ReLU(tokens) (:class:`_PostReLUPool`). Its identity names the
     architecture, this pooling and the sha256 of the weights, so fingerprints of different MIM
-    encoders are never compared.
+    encoders are never compared; its probe record says ``source: mim-encoder``, and every output
+    made from it notes that it is an alternative probe, not the paper's (offline-capable: the
+    encoder comes from ``taskfp federated pretrain``, see :meth:`from_checkpoint`).
     """
 
     def __init__(self, encoder: Mapping[str, np.ndarray], cfg: FedConfig):  # noqa: D107 - no super(): no timm name
@@ -66,8 +68,29 @@ class MIMProbe(FeatureExtractor):
         self.device = torch.device("cpu")
         self.net = _PostReLUPool(load_encoder_state(create_encoder(cfg), dict(encoder))).eval()
         self.feature_dim = int(cfg.embed_dim)
-        self.identity = {"name": self.model_name, "weights": f"sha256:{state_sha256(encoder)}",
+        sha = state_sha256(encoder)
+        self.identity = {"name": self.model_name, "weights": f"sha256:{sha}",
                          "feature_dim": self.feature_dim, "image_size": self.image_size}
+        self._weights = {"source": "mim-encoder", "pretrained": True, "weights_sha256": sha}
+
+    @classmethod
+    def from_checkpoint(cls, path) -> "MIMProbe":
+        """The probe of a MIM encoder file written by ``taskfp federated pretrain`` (safetensors + config).
+
+        Raises ``ValueError`` (one line naming the file) for another kind of file, a configuration
+        that does not validate, or weights that do not fit the configuration.
+        """
+        from .weights import MIM_FORMAT, load_checkpoint
+
+        state, meta = load_checkpoint(path)
+        if meta.get("format") != MIM_FORMAT or not isinstance(meta.get("config"), dict):
+            raise ValueError(f"{path}: not a MIM encoder written by taskfp federated pretrain (field 'format')")
+        try:
+            cfg = FedConfig.from_dict(meta["config"])
+            return cls(state, cfg)
+        except (ValueError, TypeError, KeyError, RuntimeError) as err:
+            raise ValueError(f"{path}: MIM encoder does not fit its field 'config' "
+                             f"({' '.join(str(err).split())[:200]})") from None
 
 
 def _task(images: np.ndarray, labels: np.ndarray, name: str):

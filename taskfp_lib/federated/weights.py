@@ -126,6 +126,10 @@ def aggregate(updates: Sequence[Mapping[str, np.ndarray]], num_samples: Sequence
     return out
 
 
+#: ``format`` of a MIM encoder checkpoint written by ``taskfp federated pretrain``
+MIM_FORMAT = "taskfp-mim-encoder"
+
+
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, np.ndarray], metadata: Mapping) -> Path:
     """Write weights + JSON metadata as one safetensors file, atomically (temporary file, then rename)."""
     from safetensors.numpy import save_file

@@ -23,7 +23,7 @@ from ._io import FileFormatError
 DEFAULT_PRESET_ID = "auto"
 DEFAULT_PRECISION = "float32"
 PAPER_WEIGHTS = "timm:timm/resnet34.a1_in1k"
-PROBE_SOURCES = ("timm-hub", "file", "random-init")
+PROBE_SOURCES = ("timm-hub", "file", "random-init", "mim-encoder")
 _PROBE_KEYS = frozenset({"source", "pretrained", "weights", "weights_sha256", "file", "precision", "device",
                          "channels_last", "compile", "torch"})
 _MAX_TEXT = 200
@@ -61,7 +61,8 @@ def reading_differences(a: Any, b: Any) -> list[str]:
 
 
 def probe_status(fp: Any) -> str:
-    """``'pretrained'`` (timm hub weights), ``'file'`` (local weights file), ``'random'`` or ``'unknown'``."""
+    """``'pretrained'`` (timm hub weights), ``'file'`` (local weights file), ``'mim'`` (a MIM encoder of the
+    federated chapter, an alternative probe), ``'random'`` or ``'unknown'``."""
     probe = fp.probe or {}
     source = probe.get("source")
     weights = str((fp.extractor or {}).get("weights", ""))
@@ -71,6 +72,8 @@ def probe_status(fp: Any) -> str:
         return "pretrained"
     if source == "file" or (source is None and weights.startswith("file:")):
         return "file"
+    if source == "mim-encoder":
+        return "mim"
     return "unknown"
 
 
@@ -90,6 +93,10 @@ def probe_warning(fingerprints: Iterable[Any]) -> str | None:
     if "unknown" in status:
         return ("WARNING: probe of unknown provenance (" + ", ".join(weights) + "): the fingerprints do not say "
                 "which weights made them; treat these distances as unverified.")
+    if "mim" in status:
+        return ("note: alternative probe, a MIM encoder from taskfp federated pretrain (" + ", ".join(
+            w.removeprefix("sha256:")[:12] + "..." for w in weights) + "): these distances are not the paper's "
+                f"(its probe: {PAPER_WEIGHTS}) and compare only with fingerprints of the same encoder.")
     if "file" in status:
         return ("note: probe weights from a local file (" + ", ".join(w.removeprefix("file:")[:19] + "..."
                                                                           for w in weights) +
