@@ -119,6 +119,25 @@ def test_hide_parameters(tmp_path):
     assert "remove-cell" in tags[0] and "remove-cell" in tags[1] and "remove-cell" not in tags[2]
 
 
+def test_report_numbers_its_figures_and_links_the_csv_files_next_to_it(tmp_path):
+    """The book page's numbers (Fig. B6, Table B11) become the report's own, counted from 1 per kind in the book's
+    order; links to ../results/benchmark_*.csv point at the CSV files next to the report's notebook."""
+    text = ("**Table B14.** as {ref}`Fig. B6 <fig-b6>`, [`benchmark_paired.csv`](../results/benchmark_paired.csv)\n"
+            "[`x.csv`](../results/x.csv) and Table B110 stay")
+    nb = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "**Fig. B2.** and **Table B11.**"},
+                    {"cell_type": "markdown", "metadata": {}, "source": [text]},
+                    {"cell_type": "code", "metadata": {}, "source": "# Fig. B2 in code stays", "outputs": [],
+                     "execution_count": None}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(nb))
+    cli_benchmark.hide_parameters(path)
+    cells = json.loads(path.read_text())["cells"]
+    assert cells[0]["source"] == "**Fig. 1.** and **Table 1.**"
+    assert cells[1]["source"] == ("**Table 2.** as {ref}`Fig. 2 <fig-b6>`, [`benchmark_paired.csv`](benchmark_paired.csv)"
+                                  "\n[`x.csv`](../results/x.csv) and Table 3 stay")
+    assert cells[2]["source"] == "# Fig. B2 in code stays"
+
+
 @pytest.mark.slow
 def test_cli_end_to_end_with_hostile_names(tmp_path, published, capsys):
     """The whole report for a similarity passed as a distance (1/FID) under a hostile file name and measure
@@ -142,6 +161,8 @@ def test_cli_end_to_end_with_hostile_names(tmp_path, published, capsys):
     assert html.index("Verdict") < html.index("Meta metrics per scenario") < html.index("Development phase")
     assert "looks like a similarity" in html and "--similarity" in html  # the undefined diagonal, siblings
     assert "Development phase" in html and "On the development tasks" in html
+    assert "Fig. B" not in html and "Table B" not in html and "Fig. 1." in html and "Table 1." in html
+    assert 'href="_downloads/' in html and "benchmark_verdicts.csv" in html  # the captions' data links work
     verdicts = pd.read_csv(out / "benchmark_verdicts.csv")
     assert (verdicts["measure"] == "'" + name).all() and len(verdicts) == 4
     ev = pd.read_csv(out / "benchmark_evaluations.csv")

@@ -27,12 +27,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 #: pages of other owners that do not use numbered, captioned figures and hidden code yet (they are checked
 #: for everything else); remove a page from this set once it does
-NOT_CAPTIONED_YET = {"notebooks/knowledge_cloud_demo", "notebooks/transfer_demo", "notebooks/benchmark_report",
-                     "notebooks/13_development_comparison", "notebooks/meduniverse", "book/methods_fingerprint",
-                     "book/knowledge_cloud", "book/threat_model", "book/transfer_cluster"}
-#: pages whose executed notebook still writes to stderr (hidden from readers by the book's configuration);
-#: meduniverse: a ray INFO log line about ipywidgets and a DeprecationWarning with a build path
-STDERR_KNOWN = {"notebooks/meduniverse"}
+NOT_CAPTIONED_YET: set[str] = set()
+#: pages whose executed notebook still writes to stderr (hidden from readers by the book's configuration)
+STDERR_KNOWN: set[str] = set()
 #: "Fig. 5 (top).", "Supplementary Table 4 (revision).", "Table B3.", "Fig. R10."
 NUMBER = re.compile(r"^(Supplementary )?(Fig\.|Table) [BR]?\d+[a-z]?\b")
 FORBIDDEN = {

@@ -18,6 +18,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,9 +46,12 @@ parse:
   myst_enable_extensions: [dollarmath, amsmath, colon_fence, deflist]
 html:
   use_repository_button: false
+latex:
+  use_jupyterbook_latex: false
 sphinx:
   config:
     html_show_sourcelink: false
+    numfig: false
     suppress_warnings: ["mystnb.unknown_mime_type"]
 """
 
@@ -248,9 +252,36 @@ def _execute(src: Path, dest: Path, params: dict, cwd: Path, out: Path, owned: s
             os.environ["MPLBACKEND"] = saved
 
 
+#: a figure or table number of the book page (``Fig. B3``, ``Table B12``); the report numbers its own from 1
+BOOK_NUMBER = re.compile(r"\b(Fig\.|Table) B(\d+)\b")
+#: a link of the book page to a results file (``../results/benchmark_paired.csv``)
+RESULTS_LINK = re.compile(r"\(\.\./results/(benchmark_\w+\.csv)\)")
+
+
+def report_numbers(texts: list[str]) -> dict[tuple[str, str], str]:
+    """``(kind, book number) -> report number``: the book page's figures and tables counted from 1 per kind."""
+    found: dict[str, set[int]] = {}
+    for text in texts:
+        for kind, number in BOOK_NUMBER.findall(text):
+            found.setdefault(kind, set()).add(int(number))
+    return {(kind, str(n)): str(i) for kind, ns in found.items() for i, n in enumerate(sorted(ns), start=1)}
+
+
 def hide_parameters(notebook: Path) -> None:
-    """Tag the parameters cells ``remove-cell``: the report shows results, not build settings."""
+    """Prepare the executed book page as a report of its own.
+
+    The parameters cells are tagged ``remove-cell`` (the report shows results, not build settings);
+    in the Markdown cells the links to ``../results/benchmark_*.csv`` point at the CSV files next to
+    the notebook (the build copies them into the HTML folder), and the book's figure and table
+    numbers (``Fig. B3``) become the report's own (``Fig. 2``).
+    """
     nb = json.loads(notebook.read_text(encoding="utf-8"))
+    markdown = [c for c in nb["cells"] if c.get("cell_type") == "markdown"]
+    texts = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in markdown]
+    numbers = report_numbers(texts)
+    for cell, text in zip(markdown, texts):
+        text = RESULTS_LINK.sub(r"(\1)", text)
+        cell["source"] = BOOK_NUMBER.sub(lambda m: f"{m[1]} {numbers[(m[1], m[2])]}", text)
     for cell in nb["cells"]:
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
         if ("parameters" in tags or "injected-parameters" in tags) and "remove-cell" not in tags:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_protocol", "plot_stage_gains", "plot_comparison"]
+__all__ = ["book_figures", "plot_protocol", "plot_stage_gains", "plot_comparison"]
 
 _STEPS = [
     ((0.50, 0.86), "Server: base model = MIM encoder\n(SimMIM on the unlabelled pool)", "#dbe8f5"),
@@ -40,7 +40,7 @@ def plot_protocol(ax=None):
     _arrow(ax, (0.50, 0.78), (0.50, 0.53), "(2) base + head", "#1f5fa8", (0.08, 0.0))
     _arrow(ax, (0.18, 0.32), (0.40, 0.13), "(3) encoder only\n(head stays)", "#2e7d32", (-0.10, 0.0))
     _arrow(ax, (0.50, 0.32), (0.50, 0.15), "(3) encoder", "#2e7d32", (0.07, 0.0))
-    _arrow(ax, (0.62, 0.08), (0.80, 0.33), "(4) stage s+1", "#b35900", (0.08, -0.02))
+    _arrow(ax, (0.70, 0.10), (0.80, 0.33), "(4) stage s+1", "#b35900", (0.07, -0.03))
     ax.text(0.86, 0.86, "(1) MIM pretraining\n(5) each stage: every client\nfine-tunes the base model\n"
             "and reports held-out accuracy", fontsize=7, ha="center", va="center", transform=ax.transAxes)
     return ax
@@ -88,3 +88,21 @@ def plot_comparison(comparison: pd.DataFrame, ax=None):
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     return ax
+
+
+def book_figures(stages: pd.DataFrame, comparison: pd.DataFrame) -> dict:
+    """The chapter's three figures (``protocol``, ``stage_gains``, ``comparison``), drawn for the book's content
+    width in its visual language (:mod:`taskfp_lib.paper.plotting`)."""
+    import matplotlib.pyplot as plt
+
+    from ..paper.plotting import RC, book_figure
+
+    draw = {"protocol": (3.6, plot_protocol), "stage_gains": (3.2, lambda ax: plot_stage_gains(stages, ax)),
+            "comparison": (3.4, lambda ax: plot_comparison(comparison, ax))}
+    figures = {}
+    with plt.rc_context(RC):
+        for name, (height, plot) in draw.items():
+            fig, axes = book_figure(height)
+            plot(axes[0, 0])
+            figures[name] = fig
+    return figures

@@ -2,7 +2,8 @@
 
 :func:`development_chapter` runs :func:`taskfp_lib.paper.development.development_comparison` and
 returns its results tables (``dev_comparison``, ``dev_ensembles``) and figures; the other functions
-draw and tabulate for the book page (figures sized for a ~780 px content width).
+draw and tabulate for the book page, in the book's visual language (:mod:`.plotting`: drawn for
+the content width, saved at its resolution, matplotlib's global settings untouched).
 """
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import seaborn as sns
 
 from .development import (COLUMNS, METAS, OPTIONS, PAPER_SETTINGS, SCENARIO_KEYS, VARIETY_THRESHOLD,
                           DevelopmentComparison, best_variant, development_comparison, final_candidates, positions)
-from .plotting import META_LABELS
+from .plotting import BOOK_WIDTH, META_LABELS, legend_above, styled
 from .results import RecipeResult
 from .variants import MANUAL_BASE
 
-WIDTH = 7.8  # inches at 100 dpi: the book's content width
+WIDTH = BOOK_WIDTH
 OPTION_LABELS = {"sum": "sum", "sum_without_gain": "sum without gain", "tau_rank": "tau + rank",
                  "rank_based": "rank-based (mean rank, lower is better)"}
 PAPER_COLOR = "#d62728"
@@ -75,17 +76,13 @@ def top_ensembles(ensembles: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     return ensembles.sort_values("sum", ascending=False).head(n)[["ensemble", "sum", "sum_a", "sum_b", "position_sum"]]
 
 
-def _style():
-    sns.set_theme(style="whitegrid", context="notebook", font_scale=0.9)
-
-
 def _family_palette() -> dict:
     return dict(zip(FAMILY_ORDER, sns.color_palette("tab10", 10) + [(0.4, 0.4, 0.4)]))
 
 
+@styled
 def plot_variety(comparison: DevelopmentComparison) -> plt.Figure:
     """Histogram of the variety of every variant, the filter threshold and how many pass it."""
-    _style()
     fig, ax = plt.subplots(figsize=(WIDTH, 3.0), constrained_layout=True)
     v = comparison.variety
     bins = (np.arange(0, 45) - 0.5) / 43
@@ -115,7 +112,8 @@ def style_leaderboard(table: pd.DataFrame):
     def paper(row):
         return ["color: #d62728; font-weight: bold" if row["paper setting"] else ""] * len(row)
 
-    return table.style.apply(paper, axis=1).format({"value": "{:.3f}"}).hide(axis="index")
+    return (table.style.apply(paper, axis=1).format({"value": "{:.3f}"}).hide(axis="index")
+            .set_table_attributes('class="dataframe"'))
 
 
 #: label offsets (points) of the paper's settings, so that their labels never overlap
@@ -147,9 +145,9 @@ def _strip(ax, table: pd.DataFrame, category: str, order: list, value: str = "su
     ax.set_xlim(-0.6, len(order) - 0.4)
 
 
+@styled
 def plot_by_family(table: pd.DataFrame, option: str = "sum") -> plt.Figure:
     """Every retained variant's option value by family (x), the paper's settings starred."""
-    _style()
     kept = table[table["kept"]]
     order = [f for f in FAMILY_ORDER if f in set(kept["family"])]
     fig, ax = plt.subplots(figsize=(WIDTH, 3.6), constrained_layout=True)
@@ -171,9 +169,9 @@ def hyperparameter_view(table: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+@styled
 def plot_hyperparameters(table: pd.DataFrame, option: str = "sum") -> plt.Figure:
     """Retained variants' option value against bins, weighting and preprocessing (colour = family)."""
-    _style()
     t = hyperparameter_view(table)
     bins_order = [c for c in ["averaged", "5 bins", "100 bins", "1000 bins", "other"] if c in set(t["bins_cat"])]
     weight_order = ["none"] + sorted(c for c in set(t["weighting_cat"]) if c != "none")
@@ -187,8 +185,9 @@ def plot_hyperparameters(table: pd.DataFrame, option: str = "sum") -> plt.Figure
         ax.tick_params(axis="x", labelsize=8, rotation=30 if len(order) > 8 else 0)
     handles, labels = axes[0].get_legend_handles_labels()
     seen = dict(zip(labels, handles))
-    axes[0].legend([seen[f] for f in FAMILY_ORDER if f in seen], [f for f in FAMILY_ORDER if f in seen],
-                   ncol=6, fontsize=7, loc="lower left", markerscale=1.5)
+    legend = legend_above(fig, [seen[f] for f in FAMILY_ORDER if f in seen], ncol=6)
+    for handle in legend.legend_handles:
+        handle.set_sizes([30])
     return fig
 
 
@@ -201,9 +200,9 @@ def scenario_profile(comparison: DevelopmentComparison, n_top: int = 10) -> pd.D
     return comparison.relative.loc[names]
 
 
+@styled
 def plot_scenario_profile(profile: pd.DataFrame) -> plt.Figure:
     """Heatmap: variants (rows) x scenario and meta metric (columns) of relativised means (1 = best retained)."""
-    _style()
     fig, ax = plt.subplots(figsize=(WIDTH, 0.26 * len(profile) + 2.2), constrained_layout=True)
     sns.heatmap(profile, ax=ax, cmap="viridis", vmin=0, vmax=1, cbar_kws={"label": "relativised mean", "shrink": 0.6})
     if list(profile.columns) != COLUMNS:
@@ -216,12 +215,13 @@ def plot_scenario_profile(profile: pd.DataFrame) -> plt.Figure:
         ax.axvline(5 * i, color="white", lw=2)
         ax.text(5 * i + 2.5, -0.4, scen, ha="center", va="bottom", fontsize=8)
     ax.set(xlabel="", ylabel="")
+    ax.grid(False)
     return fig
 
 
+@styled
 def plot_ensembles(ensembles: pd.DataFrame) -> plt.Figure:
     """Best weight of each pair: ensemble ``sum`` against its better member's ``sum``."""
-    _style()
     best = ensembles.sort_values("sum", ascending=False).drop_duplicates(["a", "b"])
     member = best[["sum_a", "sum_b"]].max(axis=1)
     fig, ax = plt.subplots(figsize=(WIDTH, 4.2), constrained_layout=True)
@@ -260,7 +260,7 @@ def conclusions(comparison: DevelopmentComparison) -> str:
     if ens is not None:
         top = ens.sort_values("sum", ascending=False).iloc[0]
         pairs = ens.sort_values("sum", ascending=False).drop_duplicates(["a", "b"])
-        lines.append(f"* Pair ensembles: the best, {top['ensemble']}, reaches sum {top['sum']:.3f} (best single "
+        lines.append(f"* Pair ensembles: the best, `{top['ensemble']}`, reaches sum {top['sum']:.3f} (best single "
                      f"variant {comparison.board_totals['sum'].max():.3f}); at its best weight, "
                      f"{int(pairs['beats_both'].sum())} of {len(pairs)} pairs beat both of their members.")
     return "\n".join(lines)

@@ -18,10 +18,14 @@ A figure on a page, in a markdown cell (tables the same, without ``:alt:`` and `
     Data: [`fig5_bootstrap_ranks.csv`](../results/fig5_bootstrap_ranks.csv); inputs: ...
     ```
 
-Numbers: the paper's own (Fig. 5, Supplementary Table 4); B1, B2, ... for the tables the book adds
-to a paper page; R1, R2, ... for the figures and tables of the repository revision (in the order of
-the table of contents). ``:width: 100%`` makes a click open the full-resolution image; the figure
-functions of :mod:`.plotting` draw for the book's width.
+Numbers: the paper's own (Fig. 5, Supplementary Table 4); B1, B2, ... for the figures and tables the
+book adds (tables on the paper's pages; figures and tables on the pages of the method on your own
+data, the benchmark and federated learning); R1, R2, ... for the figures and tables of the
+repository revision. Each series counts figures and tables separately, in the order of the table of
+contents. The benchmark report's page is also the report ``taskfp benchmark`` renders on its own,
+which numbers its figures and tables from 1 (:func:`taskfp_lib.cli.benchmark.hide_parameters`).
+``:width: 100%`` makes a click open the full-resolution image; the figure functions of
+:mod:`.plotting` draw for the book's width.
 """
 from __future__ import annotations
 

@@ -12,7 +12,8 @@
   (albumentations 1.3 JSON -> 2.x), their limits, and where the authors' files are.
 * :mod:`.spec`, :mod:`.grid`: declarative grid, resumable checked jobs (sequential or Dask),
   outcome files in the published layout.
-* :mod:`.demo`: small offline image tasks from scikit-learn's digits.
+* :mod:`.demo`: small offline image tasks from scikit-learn's digits; the outcome table and figure
+  of the book's demo page.
 
 Heavy dependencies (torch, lightning, timm, albumentations) are imported on first use of a
 name of this package.
@@ -36,7 +37,7 @@ _EXPORTS = {
     "policy_file": "policy_files",
     "GridSpec": "spec", "grid_jobs": "grid", "run_grid": "grid", "run_job": "grid", "job_status": "grid",
     "write_outcomes": "grid", "outcome_tables": "grid",
-    "write_digit_tasks": "demo", "DIGIT_TASKS": "demo",
+    "write_digit_tasks": "demo", "DIGIT_TASKS": "demo", "outcome_table": "demo", "plot_outcomes": "demo",
 }
 __all__ = sorted(_EXPORTS)
 

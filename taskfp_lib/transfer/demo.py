@@ -14,7 +14,7 @@ import numpy as np
 
 from .._files import atomic_directory
 
-__all__ = ["DIGIT_TASKS", "write_digit_task", "write_digit_tasks"]
+__all__ = ["DIGIT_TASKS", "outcome_table", "plot_outcomes", "write_digit_task", "write_digit_tasks"]
 
 #: task name -> (class names, digit -> class index or None to leave the digit out)
 DIGIT_TASKS: dict[str, tuple[tuple[str, ...], Callable[[int], int | None]]] = {
@@ -75,3 +75,69 @@ def write_digit_tasks(out_dir: str | os.PathLike, names=None, size: int = 32, ma
     """Write several digits tasks (default: all of :data:`DIGIT_TASKS`); returns name -> folder."""
     names = list(DIGIT_TASKS) if names is None else list(names)
     return {n: write_digit_task(n, out_dir, size, max_per_class, seed) for n in names}
+
+
+def outcome_table(outcomes, targets, scenarios, metrics=("BA", "AUROC")):
+    """Mean outcome (over the repetitions) of every (scenario, metric, target, source), next to the target's
+    single-task baseline.
+
+    Parameters
+    ----------
+    outcomes : taskfp_lib.evaluation.outcomes.Outcomes
+        Outcomes read from a grid's files (``load_outcomes(directory=...)``).
+    targets, scenarios, metrics : sequences of str
+
+    Returns
+    -------
+    DataFrame
+        scenario, metric, target, source, outcome, baseline (one row per evaluated pair).
+    """
+    import pandas as pd
+
+    rows = []
+    for scen in scenarios:
+        for metric in metrics:
+            m = outcomes.matrix(scen, metric, "mean")
+            base = outcomes.baseline(scen, metric, "mean", targets)
+            rows += [{"scenario": scen, "metric": metric, "target": t, "source": s, "outcome": m.at[s, t],
+                      "baseline": base[t]} for t in targets for s in m.index[m[t].notna()]]
+    return pd.DataFrame(rows)
+
+
+def plot_outcomes(table, markers=("o", "s", "^", "D", "v", "P")):
+    """The demo's transfer outcomes: metrics (rows) x scenarios (columns), per target the outcome of every source
+    (marker = source, colour = scenario) and the single-task baseline (black line).
+
+    ``table`` is :func:`outcome_table`'s. Drawn for the book's content width.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    from ..paper.plotting import RC, book_figure, legend_above, scenario_colour
+
+    scenarios, metrics = list(dict.fromkeys(table["scenario"])), list(dict.fromkeys(table["metric"]))
+    targets, sources = list(dict.fromkeys(table["target"])), sorted(set(table["source"]))
+    marker = dict(zip(sources, markers))
+    with plt.rc_context(RC):
+        fig, axes = book_figure(1.7 * len(metrics) + 0.9, nrows=len(metrics), ncols=len(scenarios), sharey="row")
+        for (i, metric), (j, scen) in ((a, b) for a in enumerate(metrics) for b in enumerate(scenarios)):
+            ax, d = axes[i, j], table[(table["metric"] == metric) & (table["scenario"] == scen)]
+            for x, target in enumerate(targets):
+                dt = d[d["target"] == target].sort_values("source")
+                offsets = np.linspace(-0.18, 0.18, max(len(dt), 1))
+                for dx, (_, row) in zip(offsets, dt.iterrows()):
+                    ax.plot(x + dx, row["outcome"], marker[row["source"]], color=scenario_colour(scen), mec="black",
+                            mew=0.4, ms=6)
+                ax.hlines(dt["baseline"].iloc[0], x - 0.32, x + 0.32, color="black", lw=1.2)
+            ax.set_xticks(range(len(targets)), [t.removeprefix("digits_") for t in targets])
+            ax.set_xlim(-0.6, len(targets) - 0.4)
+            ax.grid(axis="x", visible=False)
+            ax.set_title(scen if i == 0 else "", color=scenario_colour(scen))
+            if j == 0:
+                ax.set_ylabel(f"{metric}\n(mean of the repetitions)")
+        handles = [Line2D([], [], ls="none", marker=marker[s], mfc="#bbbbbb", mec="black", mew=0.4, ms=6,
+                          label=f"source {s}") for s in sources]
+        handles.append(Line2D([], [], color="black", lw=1.2, label="single-task baseline"))
+        legend_above(fig, handles, ncol=3)
+        fig.supxlabel("target task (digits_...)", fontsize=9)
+    return fig
