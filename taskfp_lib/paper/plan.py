@@ -235,10 +235,11 @@ def _execute_one(run: Run, notebook_dir: str, output_dir: str, results_dir: str 
     # IPC sockets in a private folder: no unencrypted TCP kernel ports, nothing left behind
     with tempfile.TemporaryDirectory(prefix="taskfp-kernel-") as sockets:
         config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
+        # the kernel's own log (e.g. an interrupt at shutdown) stays out of the build log; cell errors still fail
         try:
             pm.execute_notebook(str(Path(notebook_dir) / f"{run.source}.ipynb"), str(Path(output_dir) / f"{run.name}.ipynb"),
                                 parameters=params, cwd=str(REPO_ROOT), kernel_name="python3", progress_bar=False,
-                                config=config)
+                                config=config, extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
         except Exception as exc:  # noqa: BLE001 - reported per run, the other runs go on
             message = _ANSI.sub("", str(exc)).strip().splitlines()
             return time.perf_counter() - t0, f"{type(exc).__name__}: " + " | ".join(message[-3:])[:2000]
