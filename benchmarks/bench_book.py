@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from taskfp_lib._threads import available_cores  # noqa: E402
-from taskfp_lib.paper.plan import compare_results, execute  # noqa: E402
+from taskfp_lib.paper.plan import execute  # noqa: E402
+from taskfp_lib.paper.results import compare_results  # noqa: E402
 
 
 def time_evaluation() -> dict:

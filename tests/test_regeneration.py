@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from taskfp_lib.paper import plan as book
+from taskfp_lib.paper import results as results_mod
 from taskfp_lib.paper.results import write_results
 from taskfp_lib.upstream.manifest import REPO_ROOT
 
@@ -12,7 +13,7 @@ from taskfp_lib.upstream.manifest import REPO_ROOT
 def test_notebooks_regenerate_the_committed_results(executed_book):
     failed = {n: e for n, e in executed_book.report.errors.items()}
     assert not failed, f"notebook runs failed: {failed}"
-    problems = book.compare_results(executed_book.results, REPO_ROOT / "results")
+    problems = results_mod.compare_results(executed_book.results, REPO_ROOT / "results")
     assert not problems, "regenerated results differ from the committed files:\n" + "\n".join(problems)
 
 
@@ -26,7 +27,7 @@ def test_the_plan_declares_every_results_file_it_writes(executed_book):
 def test_the_plan_is_consistent():
     book.check_plan()
     names = [r.name for r in book.PLAN]
-    assert set(book.TOLERANCES) <= {stem for r in book.PLAN for stem in r.writes}
+    assert set(results_mod.TOLERANCES) <= {stem for r in book.PLAN for stem in r.writes}
     assert sorted(p.stem for p in (REPO_ROOT / "notebooks").glob("*.ipynb")) == sorted(names)
     assert all((REPO_ROOT / "notebooks" / f"{r.source}.ipynb").is_file() for r in book.PLAN)
 
@@ -61,14 +62,14 @@ def test_compare_results_is_exact_except_for_declared_tolerances(tmp_path, monke
     write_results(_table(0.0), "tolerant", ref)
     write_results(_table(1e-13), "exact", new)       # a last-digit change
     write_results(_table(1e-13), "tolerant", new)
-    monkeypatch.setitem(book.TOLERANCES, "tolerant", book.Tolerance(rtol=1e-9, digests=("digest",)))
-    assert book.compare_results(new, ref) == ["exact.csv differs (compared byte for byte)"]
+    monkeypatch.setitem(results_mod.TOLERANCES, "tolerant", results_mod.Tolerance(rtol=1e-9, digests=("digest",)))
+    assert results_mod.compare_results(new, ref) == ["exact.csv differs (compared byte for byte)"]
     write_results(_table(1e-3), "tolerant", new)      # beyond the tolerance
-    problems = book.compare_results(new, ref)
+    problems = results_mod.compare_results(new, ref)
     assert len(problems) == 2 and "column 'score', row 0" in problems[1]
     (ref / "exact.csv").unlink()
     (ref / "gone.csv").write_text("a\n1\n")
-    assert book.compare_results(new, ref)[:2] == ["gone.csv was not produced",
+    assert results_mod.compare_results(new, ref)[:2] == ["gone.csv was not produced",
                                                   f"exact.csv was produced but is not in {ref}"]
 
 

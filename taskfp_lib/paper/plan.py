@@ -12,9 +12,9 @@ the runs it reads from. The results do not depend on the schedule: every kernel 
 count, and runs that write blocks of one shared results file (03 and 03b) update it under a lock in a
 fixed block order (:func:`taskfp_lib.paper.results.write_results`).
 
-Results files are compared with the committed ones (:func:`compare_results`) byte for byte, except
-those computed by neural networks on demo data, listed in :data:`TOLERANCES`, whose floating-point
-values may differ between CPUs in the last digits.
+The results files a run writes are compared with the committed ones by
+:func:`taskfp_lib.paper.results.compare_results` (byte for byte, except the files in
+:data:`taskfp_lib.paper.results.TOLERANCES`).
 
 ``python -m taskfp_lib.paper.plan [NAME ...] [--output DIR] [--results DIR] [--jobs N] [--timing FILE]``
 executes the plan: ``make book`` executes into ``_build/`` (the repository stays untouched), ``make
@@ -33,8 +33,6 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from .._threads import SMALL, available_cores, thread_environment
 from ..upstream.manifest import REPO_ROOT
@@ -118,30 +116,6 @@ PLAN: tuple[Run, ...] = (
         after=("01_task_pool", "02_fig4_shots", "03_external_validation", "04_table3_scenario_similarity",
                "05_fig6_sample_size", "06_table1_architectures")),
 )
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """How a results file computed by neural networks on demo data is compared across machines.
-
-    Float columns must satisfy ``|produced - committed| <= atol + rtol * |committed|`` (numpy's
-    ``isclose``); every other column must be equal. ``digests`` names columns holding digests of
-    floating-point data (they change with any last-digit change), which are not compared.
-    """
-
-    rtol: float = 1e-6
-    atol: float = 1e-12
-    digests: tuple[str, ...] = ()
-
-
-#: results files whose floats may differ between CPUs (networks trained or run on demo data, and the
-#: seeded random floor summed in SIMD order); every other results file must match byte for byte
-TOLERANCES: dict[str, Tolerance] = {
-    "knowledge_cloud_demo": Tolerance(digests=("ranges_sha256",)),
-    "transfer_demo": Tolerance(),
-    "transfer_demo_outcomes": Tolerance(),
-    "benchmark_random_floor": Tolerance(),
-}
 
 
 def get_run(name: str) -> Run:
@@ -336,61 +310,6 @@ def _schedule(pool, runs: list[Run], args: tuple, priority: dict[str, float], re
             else:
                 done.add(name)
                 log(f"[taskfp.plan] {name}: {seconds:.1f} s ({len(done)}/{len(selected)})")
-
-
-def compare_results(produced: Path, reference: Path) -> list[str]:
-    """Differences between two folders of results files; empty when they agree.
-
-    Files in :data:`TOLERANCES` are compared by value with their tolerance, every other file byte
-    for byte.
-
-    Parameters
-    ----------
-    produced, reference : Path
-        Folders of ``<stem>.csv`` results files (e.g. a fresh execution and the committed ``results/``).
-
-    Returns
-    -------
-    list of str
-        One line per missing, unexpected or differing file.
-    """
-    produced, reference = Path(produced), Path(reference)
-    ours = {p.stem for p in produced.glob("*.csv")}
-    theirs = {p.stem for p in reference.glob("*.csv")}
-    problems = [f"{stem}.csv was not produced" for stem in sorted(theirs - ours)]
-    problems += [f"{stem}.csv was produced but is not in {reference}" for stem in sorted(ours - theirs)]
-    for stem in sorted(ours & theirs):
-        new, old = produced / f"{stem}.csv", reference / f"{stem}.csv"
-        if new.read_bytes() == old.read_bytes():
-            continue
-        tol = TOLERANCES.get(stem)
-        problem = "differs (compared byte for byte)" if tol is None else _tolerant_difference(new, old, tol)
-        if problem:
-            problems.append(f"{stem}.csv {problem}")
-    return problems
-
-
-def _tolerant_difference(new: Path, old: Path, tol: Tolerance) -> str | None:
-    """First difference beyond ``tol`` between two results files, or None."""
-    import pandas as pd
-
-    read = dict(keep_default_na=False, na_values=[""])
-    a, b = pd.read_csv(new, **read), pd.read_csv(old, **read)
-    if list(a.columns) != list(b.columns) or len(a) != len(b):
-        return f"has columns {list(a.columns)} x {len(a)} rows, committed {list(b.columns)} x {len(b)} rows"
-    for col in a.columns:
-        if col in tol.digests:
-            continue
-        if pd.api.types.is_float_dtype(a[col]) or pd.api.types.is_float_dtype(b[col]):
-            x, y = a[col].to_numpy(dtype=float), b[col].to_numpy(dtype=float)
-            bad = ~np.isclose(x, y, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
-        else:
-            bad = (a[col].astype(str) != b[col].astype(str)).to_numpy()
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            return (f"differs in column {col!r}, row {i}: {a[col].iloc[i]!r} vs committed {b[col].iloc[i]!r} "
-                    f"(rtol {tol.rtol:g}, atol {tol.atol:g}; {int(bad.sum())} rows differ)")
-    return None
 
 
 def main(argv=None) -> int:

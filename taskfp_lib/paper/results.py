@@ -1,4 +1,4 @@
-"""What a recipe computed, the machine-readable results files, and the provenance of every page.
+"""What a recipe computed, the machine-readable results files, their comparison, and the provenance of every page.
 
 A recipe returns a :class:`RecipeResult`: named tables, each written to ``results/<name>.csv`` at
 full precision (plain CSV, shortest round-trip floats), and the figures drawn from them. Files that
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -133,3 +134,82 @@ def provenance(parameters: dict) -> str:
     params = json.dumps(shown, sort_keys=True, default=str) if shown else "defaults"
     return ("**Provenance.** Code: `" + code_version() + "`; parameters: `" + params + "`; data manifest sha256: `"
             + manifest_digest()[:16] + "` (`data_manifest/manifest.csv`).")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How a results file computed by neural networks on demo data is compared across machines.
+
+    Float columns must satisfy ``|produced - committed| <= atol + rtol * |committed|`` (numpy's
+    ``isclose``); every other column must be equal. ``digests`` names columns holding digests of
+    floating-point data (they change with any last-digit change), which are not compared.
+    """
+
+    rtol: float = 1e-6
+    atol: float = 1e-12
+    digests: tuple[str, ...] = ()
+
+
+#: results files whose floats may differ between CPUs (networks trained or run on demo data, and the
+#: seeded random floor summed in SIMD order); every other results file must match byte for byte
+TOLERANCES: dict[str, Tolerance] = {
+    "knowledge_cloud_demo": Tolerance(digests=("ranges_sha256",)),
+    "transfer_demo": Tolerance(),
+    "transfer_demo_outcomes": Tolerance(),
+    "benchmark_random_floor": Tolerance(),
+}
+
+
+def compare_results(produced: Path, reference: Path) -> list[str]:
+    """Differences between two folders of results files; empty when they agree.
+
+    Files in :data:`TOLERANCES` are compared by value with their tolerance, every other file byte
+    for byte.
+
+    Parameters
+    ----------
+    produced, reference : Path
+        Folders of ``<stem>.csv`` results files (e.g. a fresh execution and the committed ``results/``).
+
+    Returns
+    -------
+    list of str
+        One line per missing, unexpected or differing file.
+    """
+    produced, reference = Path(produced), Path(reference)
+    ours = {p.stem for p in produced.glob("*.csv")}
+    theirs = {p.stem for p in reference.glob("*.csv")}
+    problems = [f"{stem}.csv was not produced" for stem in sorted(theirs - ours)]
+    problems += [f"{stem}.csv was produced but is not in {reference}" for stem in sorted(ours - theirs)]
+    for stem in sorted(ours & theirs):
+        new, old = produced / f"{stem}.csv", reference / f"{stem}.csv"
+        if new.read_bytes() == old.read_bytes():
+            continue
+        tol = TOLERANCES.get(stem)
+        problem = "differs (compared byte for byte)" if tol is None else _tolerant_difference(new, old, tol)
+        if problem:
+            problems.append(f"{stem}.csv {problem}")
+    return problems
+
+
+def _tolerant_difference(new: Path, old: Path, tol: Tolerance) -> str | None:
+    """First difference beyond ``tol`` between two results files, or None."""
+    import pandas as pd
+
+    read = dict(keep_default_na=False, na_values=[""])
+    a, b = pd.read_csv(new, **read), pd.read_csv(old, **read)
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return f"has columns {list(a.columns)} x {len(a)} rows, committed {list(b.columns)} x {len(b)} rows"
+    for col in a.columns:
+        if col in tol.digests:
+            continue
+        if pd.api.types.is_float_dtype(a[col]) or pd.api.types.is_float_dtype(b[col]):
+            x, y = a[col].to_numpy(dtype=float), b[col].to_numpy(dtype=float)
+            bad = ~np.isclose(x, y, rtol=tol.rtol, atol=tol.atol, equal_nan=True)
+        else:
+            bad = (a[col].astype(str) != b[col].astype(str)).to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            return (f"differs in column {col!r}, row {i}: {a[col].iloc[i]!r} vs committed {b[col].iloc[i]!r} "
+                    f"(rtol {tol.rtol:g}, atol {tol.atol:g}; {int(bad.sum())} rows differ)")
+    return None
