@@ -238,3 +238,13 @@ def test_mim_encoder_refusals_are_one_line(mim_encoder, task_dirs, tmp_path, cap
         assert main(base + args) == 1
         err = capsys.readouterr().err.strip()
         assert expected in err and len(err.splitlines()) == 1, err
+    # a range file of one encoder refuses fingerprints made with another (same sizes, other weights)
+    ranges, seed4 = tmp_path / "ranges.npz", tmp_path / "seed4.safetensors"
+    save_checkpoint(seed4, encoder_state(create_encoder(cfg, seed=4)), {"format": MIM_FORMAT, "config": cfg.to_dict()})
+    assert main(["fingerprint", "ranges", str(task_dirs["dark"]), "-o", str(ranges), "-n", "120", "--quiet",
+                 "--mim-encoder", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["fingerprint", "create", str(task_dirs["bright"]), "--ranges", str(ranges), "-o",
+                 str(tmp_path / "b.npz"), "-n", "120", "--quiet", "--mim-encoder", str(seed4)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "the reference ranges belong to extractor" in err and len(err.splitlines()) == 1, err

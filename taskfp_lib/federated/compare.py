@@ -22,7 +22,7 @@ import torch
 
 from ..fingerprints.extract import FeatureExtractor
 from ..vocabulary import DEFAULT_DISTANCE
-from .config import FedConfig
+from .config import MIM_PROBE_PREFIX, FedConfig
 from .data import ClientData
 
 __all__ = ["MIMProbe", "fingerprint_clients", "select_sources", "source_transfer", "fingerprint_nbytes",
@@ -63,7 +63,8 @@ class MIMProbe(FeatureExtractor):
         from .mim import create_encoder, load_encoder_state
         from .runstate import state_sha256
 
-        self.model_name = f"vit-mim(s={cfg.image_size},p={cfg.patch_size},d={cfg.depth},w={cfg.embed_dim},pool=relu-mean)"
+        self.model_name = (f"{MIM_PROBE_PREFIX}s={cfg.image_size},p={cfg.patch_size},d={cfg.depth},"
+                           f"w={cfg.embed_dim},pool=relu-mean)")
         self.image_size = int(cfg.image_size)
         self.device = torch.device("cpu")
         self.net = _PostReLUPool(load_encoder_state(create_encoder(cfg), dict(encoder))).eval()

@@ -15,6 +15,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+#: start of the extractor name of a MIM encoder probe (:class:`taskfp_lib.federated.compare.MIMProbe`),
+#: followed by the encoder's sizes from its configuration
+MIM_PROBE_PREFIX = "vit-mim("
+
 #: aggregation rules of the stage-wise server
 AGGREGATIONS = ("fedavg", "mean", "median")
 #: how the clients of a stage are chosen
