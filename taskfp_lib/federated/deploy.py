@@ -83,6 +83,34 @@ def flower_env(flwr_home: str | os.PathLike | None = None) -> dict[str, str]:
     return env
 
 
+def group_members(pgid: int) -> list[int]:
+    """Process ids of the members of process group ``pgid`` that have not exited.
+
+    Exited members whose parent has not collected them yet (zombies) do not count. Read from
+    ``/proc``; without it, ``[pgid]`` while a signal can still be sent to the group, else ``[]``.
+    """
+    if not os.path.isdir("/proc"):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            members.append(int(entry))
+    return members
+
+
 class ProcessGroup:
     """Processes started here; all are stopped on exit (SIGTERM, then SIGKILL after ``grace`` s).
 
@@ -112,18 +140,29 @@ class ProcessGroup:
             elif proc.poll() is None:
                 proc.send_signal(sig)
 
+    def _running(self, proc: subprocess.Popen, group: bool) -> bool:
+        """Whether the process (or, for a group, any member of its process group) still runs."""
+        if proc.poll() is None:
+            return True
+        return group and bool(group_members(proc.pid))
+
     def stop(self) -> None:
+        """SIGTERM to every process (group); up to ``grace`` s for the processes started here to
+        exit; SIGKILL to every group (members left behind by an exited leader included) and to any
+        process still running. Returns once none of them runs, or after 5 more seconds."""
         for proc, group in reversed(self.procs):
             self._signal(proc, group, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         for proc, group in reversed(self.procs):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            self._signal(proc, group, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=5)
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            self._signal(proc, group, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while running := [p.pid for p, g in self.procs if self._running(p, g)]:
+            if time.monotonic() >= deadline:
+                LOG.warning("processes still run after SIGKILL: %s", ", ".join(map(str, running)))
+                break
+            time.sleep(0.05)
 
     def __enter__(self) -> "ProcessGroup":
         return self
