@@ -6,7 +6,12 @@ Each kernel is timed against the float64 matrix product of the same shapes, meas
 and after it in the same run (so a busy machine affects both alike); the printed ratio is the median
 over ``--repeats`` of kernel / mean(product before, product after). Targets (issue 15): bKLD without
 cached statistics within 2x of the product, VDNA within 4x, P2L one product, FED one cast per chunk.
-FID and Sinkhorn are timed per pair. ``load_avg_1min`` before and after says whether the machine
+FID and Sinkhorn are timed per pair. The floors (``--floors``) say what no implementation can beat on
+this CPU with torch's vectorised float64 kernels, as ratios to the same product: uncached bKLD needs a
+log and an exp of every (task, feature, bin) value, (S + T)·m·b of each; VDNA needs at least one
+elementwise operation per (source, target, feature, bin), S·T·m·b of them, against the product's
+S·T·m·b multiply-adds. Both are measured on cache-resident chunks (the best case for memory) and
+extrapolated. ``load_avg_1min`` before and after says whether the machine
 was quiet (about 0 on an idle machine; other jobs on the same cores add about 1 each).
 """
 from __future__ import annotations
@@ -84,6 +89,41 @@ def bench_binned(out: dict, S: int, T: int, m: int, repeats: int, rng) -> None:
                                            lambda: As @ At.T, repeats * 20)
 
 
+def _per_value(op, repeats: int, chunk: int = 1 << 15) -> float:
+    """Seconds per value of ``op(x, y, out)`` on cache-resident float64 chunks of ``chunk`` values (median)."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(chunk, generator=g, dtype=torch.float64) + 0.5, torch.rand(chunk, generator=g, dtype=torch.float64)
+    buf = torch.empty_like(x)
+    loops = 200
+    op(x, y, buf)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(loops):
+            op(x, y, buf)
+        times.append((time.perf_counter() - t0) / (loops * chunk))
+    return float(np.median(times))
+
+
+def bench_floors(out: dict, S: int, T: int, m: int, repeats: int) -> None:
+    """Lower bounds of the bKLD statistics and of VDNA, as ratios to the float64 product of the same shapes."""
+    log_s = _per_value(lambda x, y, buf: torch.log(x, out=buf), repeats)
+    exp_s = _per_value(lambda x, y, buf: torch.exp(y, out=buf), repeats)
+    sub_s = _per_value(lambda x, y, buf: torch.sub(x, y, out=buf), repeats)
+    out["floor_log_ns_per_value"], out["floor_exp_ns_per_value"] = log_s * 1e9, exp_s * 1e9
+    out["floor_elementwise_ns_per_value"] = sub_s * 1e9
+    for b in (100, 1000):
+        A = torch.rand(S, m * b, dtype=torch.float64)
+        B = torch.rand(T, m * b, dtype=torch.float64)
+        product = float(np.median([_once(lambda: A @ B.T) for _ in range(repeats)]))
+        del A, B
+        stats = (S + T) * m * b * (log_s + exp_s)
+        l1 = S * T * m * b * sub_s
+        out[f"floor_bkld_stats_{b}_bins_s"], out[f"floor_bkld_stats_{b}_bins_ratio"] = stats, stats / product
+        out[f"floor_vdna_{b}_bins_s"], out[f"floor_vdna_{b}_bins_ratio"] = l1, l1 / product
+        out[f"floor_matmul_{b}_bins_s"] = product
+
+
 def bench_other(out: dict, S: int, T: int, m: int, args, rng) -> None:
     k = args.fid_block
     covs = np.stack([np.cov(rng.normal(size=(2 * m, m)), rowvar=False) for _ in range(k)])
@@ -115,6 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--fed-params", type=int, default=1_000_000)
     p.add_argument("--sinkhorn-samples", type=int, default=1000)
     p.add_argument("--skip-other", action="store_true", help="only bKLD, VDNA and P2L")
+    p.add_argument("--floors", action="store_true", help="also the lower bounds of bKLD's statistics and VDNA")
+    p.add_argument("--floors-only", action="store_true", help="only the lower bounds")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -122,8 +164,11 @@ def main(argv=None) -> int:
     S, T, m = args.sources, args.targets, args.features
     out = {"sources": S, "targets": T, "features": m, "torch_threads": torch.get_num_threads(),
            "cpu_count": os.cpu_count(), "load_avg_1min_before": os.getloadavg()[0]}
-    bench_binned(out, S, T, m, args.repeats, rng)
-    if not args.skip_other:
+    if args.floors or args.floors_only:
+        bench_floors(out, S, T, m, args.repeats)
+    if not args.floors_only:
+        bench_binned(out, S, T, m, args.repeats, rng)
+    if not (args.skip_other or args.floors_only):
         bench_other(out, S, T, m, args, rng)
     out["load_avg_1min_after"] = os.getloadavg()[0]
     report(out, args.json)
