@@ -92,7 +92,8 @@ def bench_binned(out: dict, S: int, T: int, m: int, repeats: int, rng) -> None:
 def _per_value(op, repeats: int, chunk: int = 1 << 15) -> float:
     """Seconds per value of ``op(x, y, out)`` on cache-resident float64 chunks of ``chunk`` values (median)."""
     g = torch.Generator().manual_seed(0)
-    x, y = torch.rand(chunk, generator=g, dtype=torch.float64) + 0.5, torch.rand(chunk, generator=g, dtype=torch.float64)
+    x = torch.rand(chunk, generator=g, dtype=torch.float64) + 0.5
+    y = torch.rand(chunk, generator=g, dtype=torch.float64)
     buf = torch.empty_like(x)
     loops = 200
     op(x, y, buf)
