@@ -146,7 +146,8 @@ def test_deployment_engine_with_three_client_processes_gives_the_simulations_bas
 
 def _live_members(pgids):
     """Processes of these process groups that still run (zombies, i.e. exited processes whose parent
-    has not collected them yet, do not count), read from /proc."""
+    has not collected them yet, do not count), read from /proc. Deliberately not
+    ``deploy.group_members``: the library's stop() waits on that function, so the check must not."""
     live = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
