@@ -31,7 +31,8 @@ from typing import Iterator, Mapping, Sequence
 
 from .config import FedConfig
 
-__all__ = ["write_flower_app", "run_server", "run_client", "run_local", "ProcessGroup", "free_port", "flower_env"]
+__all__ = ["write_flower_app", "run_server", "run_client", "run_local", "ProcessGroup", "group_members", "free_port",
+           "flower_env"]
 
 LOG = logging.getLogger("taskfp.federated")
 APP_MODULE = "taskfp_meduniverse_app"
