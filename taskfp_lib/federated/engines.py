@@ -76,20 +76,14 @@ def run_simulation_engine(task_dirs: Sequence[str | os.PathLike], cfg: FedConfig
 
 def _ray_workers() -> set[int]:
     """Ray worker processes (``ray::...``) in this process group, read from /proc (empty elsewhere)."""
+    from .deploy import group_members
+
     pids: set[int] = set()
-    if not os.path.isdir("/proc"):
-        return pids
-    group = os.getpgrp()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                name = fh.read(64)
-            if name.startswith(b"ray::") and os.getpgid(int(entry)) == group:
-                pids.add(int(entry))
-        except OSError:
-            continue
+    for pid in group_members(os.getpgrp()):
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if fh.read(64).startswith(b"ray::"):
+                    pids.add(pid)
     return pids
 
 
