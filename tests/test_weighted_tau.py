@@ -38,3 +38,35 @@ def test_closed_forms_and_degenerate_columns():
 def test_shapes_are_checked():
     with pytest.raises(ValueError, match="same shape"):
         weightedtau_columns(np.zeros((3, 2)), np.zeros((3, 3)))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(100, 400), levels=st.sampled_from([None, 3, 40]), seed=st.integers(0, 2**16))
+def test_bit_identical_to_scipy_on_long_columns(n, levels, seed):
+    """Deep merge trees (up to 9 levels) and long tie runs: every exchange is added in scipy's order."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    if levels is not None:
+        y = np.floor(rng.random((n, 3)) * levels)
+    got = weightedtau_columns(x, y)
+    np.testing.assert_array_equal(got, [_scipy(x[:, c], y[:, c]) for c in range(3)])
+
+
+def test_every_paper_column_equals_scipy(paper_evaluations, outcomes):
+    """The paper's weightedtau rows (first repetition, both metrics, all scenarios and selectors) against
+    one scipy call per (selector, target), on the same valid sources and shrunk affinity columns."""
+    from taskfp_lib.evaluation import load_affinities
+    from taskfp_lib.paper.recipes import SELECTOR_SETS
+    from taskfp_lib.tasks import shrunk_name, valid_sources
+
+    affinities = load_affinities(SELECTOR_SETS["paper"])
+    rows = paper_evaluations[(paper_evaluations["meta_metric"] == "weightedtau")
+                             & (paper_evaluations["aggregate"] == "first")]
+    assert len(rows) == 2 * 4 * 8 * 43
+    for (scenario, metric), block in rows.groupby(["scenario", "metric"]):
+        matrix = outcomes.matrix(scenario, metric, "first")
+        for selector, target, score in zip(block["selector"], block["target"], block["score"]):
+            valid = valid_sources(target)
+            want = stats.weightedtau(affinities[selector].loc[valid, shrunk_name(target)].to_numpy(),
+                                     matrix.loc[valid, target].to_numpy()).statistic
+            assert score == want, (scenario, metric, selector, target)

@@ -2,121 +2,181 @@
 
 The paper's correlation meta metric is scipy's ``weightedtau`` with its defaults (``rank=True``:
 the mean of the two weighted taus ranked lexicographically by (x, y) and by (y, x); hyperbolic
-weigher :math:`w(r) = 1/(r + 1)`; additive weights). scipy evaluates one pair of vectors per call,
-calling a Python weigher :math:`O(n \\log n)` times. This module runs the *same* algorithm
-(Vigna, "A weighted correlation index for rankings with ties", WWW 2015) on a batch of columns,
-performing the same floating-point operations in the same order for every column, so the results
-are equal bit for bit:
+weigher :math:`w(r) = 1/(r + 1)`; additive weights). scipy evaluates one pair of vectors per call
+and calls a Python weigher :math:`O(n \\log n)` times. This module runs the *same* algorithm
+(Vigna, "A weighted correlation index for rankings with ties", WWW 2015) as one compiled loop over
+all column pairs (numba), performing the same floating-point operations in the same order as
+scipy's implementation, so the results are equal bit for bit:
 
+* the elements are sorted by (x, y), ties by position (``np.lexsort``); element ``perm[n-1-i]`` has
+  rank ``i`` and weight :math:`w_i = 1/(1 + i)`;
 * the weights of tied groups are summed sequentially in the sorted order (joint ties :math:`t`,
-  ties in x :math:`u`, ties in y :math:`v`);
-* the weight of discordant pairs is accumulated by the merge sort on y of the (x, y)-sorted
-  sequence: at every merge, each element taken from the right half adds
+  ties in x :math:`u`, ties in y :math:`v`, each :math:`\\sum_g s_g (|g| - 1)`);
+* the weight of discordant pairs :math:`D` is accumulated by the recursive merge sort on y of the
+  (x, y)-sorted sequence: at every merge, each element taken from the right half adds
   :math:`w_k (n_0 - j) + R_j`, where :math:`R_j` is the left half's weight minus the weights of the
-  :math:`j` left elements already taken (subtracted one by one), in post-order of the recursion;
-* :math:`\\tau = \\frac{(T - (v + u - t)) - 2 D}{\\sqrt{T - u}\\,\\sqrt{T - v}}`, clipped to [-1, 1],
-  with :math:`T = (n - 1)\\sum_i w_i`.
+  :math:`j` left elements already taken;
+* :math:`\\tau = \\frac{(T - (v + u - t)) - 2 D}{\\sqrt{T - u}\\,\\sqrt{T - v}}`, clipped to [-1, 1]
+  as Python's ``min(1, max(-1, tau))``, with :math:`T = (n - 1)\\sum_i w_i`; NaN for a constant x
+  or y.
 
-Exactness is tested against scipy on random data with ties and on every column of the paper's
-evaluation.
+Exactness is tested against scipy on random data with ties and NaN and on every column of the
+paper's evaluation. The kernel is compiled on first use and cached next to this module
+(numba ``cache=True``), so later processes load it in milliseconds.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
+from numba import njit
 
 
-def _group_weight(keys: list[np.ndarray], w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:math:`\\sum_g s_g (|g| - 1)` over runs of equal ``keys`` along axis 0, summed in order.
+@njit(cache=True)
+def _merge(perm, temp, y, weight, offset, length0, length, residual, exchanges):  # pragma: no cover - compiled
+    """One merge of scipy's ``weigh``: the sorted halves of ``perm[offset:offset+length]`` merged on y (stable).
 
-    ``keys`` and ``w`` are already in the scan order, shape (n, B); ``s_g`` is the sequential sum of
-    the group's weights. Also returns the start of the last group (0 = one group: a constant key).
+    Returns the running exchange weight ``exchanges`` with this merge's terms added one by one, in
+    scipy's order (a separate subtotal would round differently)."""
+    middle = offset + length0
+    length1 = length - length0
+    i = j = k = 0
+    while j < length0 and k < length1:
+        if y[perm[offset + j]] <= y[perm[middle + k]]:
+            temp[i] = perm[offset + j]
+            residual -= weight[temp[i]]
+            j += 1
+        else:
+            temp[i] = perm[middle + k]
+            exchanges += weight[temp[i]] * (length0 - j) + residual
+            k += 1
+        i += 1
+    rest = length0 - j  # the left elements not yet taken go after the merged ones
+    for q in range(rest):
+        temp[i + q] = perm[offset + j + q]
+    for q in range(rest):
+        perm[offset + i + q] = temp[i + q]
+    for q in range(i):
+        perm[offset + q] = temp[q]
+    return exchanges
+
+
+@njit(cache=True)
+def _merge_sort_weight(perm, y, weight):  # pragma: no cover - compiled
+    """scipy's recursive ``weigh(0, n)``, run with an explicit stack (numba cannot cache recursion).
+
+    Merge-sorts ``perm`` on y (stable) and returns the exchange (discordance) weight. Every block
+    first weighs its left half, then its right half; its weight is ``right + left``; unless the two
+    halves are already in order, the merge adds ``w_k (n_0 - j) + R`` for each element taken from
+    the right half, with ``R`` the left half's weight minus the weights of the left elements taken.
     """
-    n, b = w.shape
-    total = np.zeros(b)
-    s = w[0].copy()
-    first = np.zeros(b, dtype=np.int64)
+    n = perm.shape[0]
+    temp = np.empty(n, dtype=np.intp)
+    exchanges = 0.0
+    depth = 2 * (64 + 1)
+    f_offset = np.empty(depth, dtype=np.intp)
+    f_length = np.empty(depth, dtype=np.intp)
+    f_state = np.empty(depth, dtype=np.intp)
+    weights = np.empty(depth)
+    top, n_weights = 0, 0
+    f_offset[0], f_length[0], f_state[0] = 0, n, 0
+    while top >= 0:
+        offset, length = f_offset[top], f_length[top]
+        length0 = length // 2
+        if length == 1:
+            weights[n_weights] = weight[perm[offset]]
+            n_weights += 1
+            top -= 1
+        elif f_state[top] == 0:  # weigh the left half
+            f_state[top] = 1
+            top += 1
+            f_offset[top], f_length[top], f_state[top] = offset, length0, 0
+        elif f_state[top] == 1:  # then the right half
+            f_state[top] = 2
+            top += 1
+            f_offset[top], f_length[top], f_state[top] = offset + length0, length - length0, 0
+        else:  # both halves weighed: merge
+            top -= 1
+            right = weights[n_weights - 1]
+            residual = weights[n_weights - 2]
+            n_weights -= 2
+            weights[n_weights] = right + residual
+            n_weights += 1
+            middle = offset + length0
+            if not y[perm[middle - 1]] < y[perm[middle]]:  # unless the halves are already in order
+                exchanges = _merge(perm, temp, y, weight, offset, length0, length, residual, exchanges)
+    return exchanges
+
+
+@njit(cache=True)
+def _tie_weight(key_a, key_b, joint, perm, weight):  # pragma: no cover - compiled
+    """:math:`\\sum_g s_g (|g| - 1)` over runs of equal keys in ``perm`` order; NaN when there is one run only
+    (``joint``: runs of equal (a, b); else runs of equal a)."""
+    n = perm.shape[0]
+    first = 0
+    total = 0.0
+    s = weight[perm[0]]
     for i in range(1, n):
-        new = keys[0][i] != keys[0][i - 1]
-        for k in keys[1:]:
-            new |= k[i] != k[i - 1]
-        if new.any():
-            total = np.where(new, total + s * (i - first - 1), total)
-            first = np.where(new, i, first)
-            s = np.where(new, 0.0, s)
-        s = s + w[i]
-    return total + s * (n - first - 1), first
+        if key_a[perm[first]] != key_a[perm[i]] or (joint and key_b[perm[first]] != key_b[perm[i]]):
+            total += s * (i - first - 1)
+            first = i
+            s = 0.0
+        s += weight[perm[i]]
+    total += s * (n - first - 1)
+    if first == 0 and not joint:
+        return np.nan
+    return total
 
 
-@functools.lru_cache(maxsize=64)
-def _merge_nodes(n: int) -> tuple[tuple[int, int, int], ...]:
-    """The merge steps of scipy's recursive merge sort of ``n`` elements, in the order they run (post-order):
-    ``(offset, left length, length)`` of every block of two or more elements."""
-    nodes: list[tuple[int, int, int]] = []
-    stack = [(0, n, False)]
-    while stack:
-        offset, length, children_done = stack.pop()
-        if length < 2:
-            continue
-        half = length // 2
-        if children_done:
-            nodes.append((offset, half, length))
-        else:  # visit left, then right, then the block itself
-            stack += [(offset, length, True), (offset + half, length - half, False), (offset, half, False)]
-    return tuple(nodes)
-
-
-def _merge_weight(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Exchange weight of the merge sort of ``y`` (shape (n, B), already in (x, y) order).
-
-    Returns the discordance weights (B,) and ``y`` and ``w`` sorted by ``y`` (stable), shape (n, B).
-    """
-    n, b = y.shape
-    y, w = y.copy(), w.copy()
-    block_weight = {(p, 1): w[p].copy() for p in range(n)}  # weigh(offset, 1) = the leaf's weight
-    exchanges = np.zeros(b)
-    for offset, length0, length in _merge_nodes(n):
-        middle = offset + length0
-        left_weight = block_weight.pop((offset, length0))
-        block_weight[(offset, length)] = block_weight.pop((middle, length - length0)) + left_weight
-        block = slice(offset, offset + length)
-        merged = np.argsort(y[block], axis=0, kind="stable")  # left before right on ties: a stable merge
-        where = np.empty_like(merged)
-        np.put_along_axis(where, merged, np.arange(length)[:, None], axis=0)
-        j = where[length0:] - np.arange(length - length0)[:, None]  # left elements taken before each right one
-        residual = np.subtract.accumulate(np.concatenate([left_weight[None, :], w[offset:middle]]), axis=0)
-        term = w[middle:offset + length] * (length0 - j) + np.take_along_axis(residual, j, axis=0)
-        term = np.where(j < length0, term, 0.0)  # right elements after the last left one are never merged
-        exchanges = np.add.accumulate(np.concatenate([exchanges[None, :], term]), axis=0)[-1]
-        y[block] = np.take_along_axis(y[block], merged, axis=0)
-        w[block] = np.take_along_axis(w[block], merged, axis=0)
-    return exchanges, y, w
-
-
-def _ranked_tau(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """scipy's ``_weightedrankedtau(x, y, rank=None, weigher=None, additive=True)`` for columns of (n, B)."""
-    n, b = x.shape
-    perm = np.lexsort((y, x), axis=0)
-    rank = np.empty_like(perm)
-    np.put_along_axis(rank, perm[::-1], np.arange(n)[:, None], axis=0)
-    weights = 1.0 / (1 + rank)  # the hyperbolic weigher of each element
-    xs, ys, ws = (np.take_along_axis(a, perm, axis=0) for a in (x, y, weights))
-    t, _ = _group_weight([xs, ys], ws)
-    u, first_x = _group_weight([xs], ws)
-    exchanges, y_sorted, w_sorted = _merge_weight(ys, ws)
-    v, first_y = _group_weight([y_sorted], w_sorted)
-    s = np.add.accumulate(w_sorted, axis=0)[-1]
+@njit(cache=True)
+def _ranked_tau(x, y):  # pragma: no cover - compiled
+    """scipy's ``_weightedrankedtau(x, y, rank=None, weigher=None, additive=True)`` of two 1-D arrays."""
+    n = x.shape[0]
+    by_y = np.argsort(y, kind="mergesort")
+    perm = by_y[np.argsort(x[by_y], kind="mergesort")]  # np.lexsort((y, x))
+    weight = np.empty(n)  # the hyperbolic weigher of each element's rank: perm[n-1-i] has rank i
+    for i in range(n):
+        weight[perm[n - 1 - i]] = 1.0 / (1 + i)
+    t = _tie_weight(x, y, True, perm, weight)
+    u = _tie_weight(x, y, False, perm, weight)
+    if np.isnan(u):
+        return np.nan
+    exchanges = _merge_sort_weight(perm, y, weight)  # perm is now sorted by y
+    v = _tie_weight(y, y, False, perm, weight)
+    if np.isnan(v):
+        return np.nan
+    s = 0.0
+    for i in range(n):
+        s += weight[perm[i]]
     tot = s * (n - 1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tau = ((tot - (v + u - t)) - 2.0 * exchanges) / np.sqrt(tot - u) / np.sqrt(tot - v)
-    tau = np.where(tau > -1.0, tau, -1.0)  # Python's max(-1., tau) and min(1., .), NaN included
-    tau = np.where(tau < 1.0, tau, 1.0)
-    return np.where((first_x == 0) | (first_y == 0), np.nan, tau)  # a constant vector
+    tau = ((tot - (v + u - t)) - 2. * exchanges) / np.sqrt(tot - u) / np.sqrt(tot - v)
+    if not tau > -1.0:  # Python's max(-1., tau): NaN becomes -1
+        tau = -1.0
+    if not tau < 1.0:
+        tau = 1.0
+    return tau
 
 
-#: columns per batch are chosen so that one batch's (n, columns) arrays hold about this many values
-BATCH_VALUES = 1 << 21
+@njit(cache=True)
+def _pairs_kernel(x_pool, y_pool, x_index, y_index, out):  # pragma: no cover - compiled
+    n = x_pool.shape[0]
+    for c in range(x_index.shape[0]):
+        a, b = x_index[c], y_index[c]
+        m = 0
+        for r in range(n):
+            if not (np.isnan(x_pool[r, a]) or np.isnan(y_pool[r, b])):
+                m += 1
+        if m < 2:
+            out[c] = np.nan
+            continue
+        xs = np.empty(m)
+        ys = np.empty(m)
+        m = 0
+        for r in range(n):  # the pairs where both are non-NaN, in row order
+            xv, yv = x_pool[r, a], y_pool[r, b]
+            if not (np.isnan(xv) or np.isnan(yv)):
+                xs[m] = xv
+                ys[m] = yv
+                m += 1
+        out[c] = (_ranked_tau(xs, ys) + _ranked_tau(ys, xs)) / 2
 
 
 def weightedtau_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -130,7 +190,7 @@ def weightedtau_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (n_columns,)
         Equal bit for bit to ``scipy.stats.weightedtau(x[keep, c], y[keep, c]).statistic`` with
-        ``keep`` the rows where both are finite; NaN for fewer than two pairs or a constant input.
+        ``keep`` the rows where both are non-NaN; NaN for fewer than two pairs or a constant input.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -144,8 +204,7 @@ def weightedtau_pairs(x_pool: np.ndarray, y_pool: np.ndarray, x_index, y_index) 
     """Weighted tau of the column pairs ``(x_pool[:, x_index[c]], y_pool[:, y_index[c]])``.
 
     The same as :func:`weightedtau_columns` on the gathered columns, without materialising them: the
-    evaluation pairs every affinity column with many outcome columns, and memory stays bounded by one
-    batch of :data:`BATCH_VALUES` values.
+    evaluation pairs every affinity column with many outcome columns.
 
     Parameters
     ----------
@@ -156,21 +215,17 @@ def weightedtau_pairs(x_pool: np.ndarray, y_pool: np.ndarray, x_index, y_index) 
     -------
     ndarray, shape (n_pairs,)
     """
-    x_pool, y_pool = np.asarray(x_pool, dtype=float), np.asarray(y_pool, dtype=float)
-    x_index, y_index = np.asarray(x_index), np.asarray(y_index)
-    valid_x, valid_y = (~np.isnan(x_pool)).astype(np.float32), (~np.isnan(y_pool)).astype(np.float32)
-    counts = np.rint(valid_x.T @ valid_y).astype(np.int64)[x_index, y_index]  # exact below 2**24 rows
-    out = np.full(x_index.size, np.nan)
-    for n in np.unique(counts):
-        if n < 2:
-            continue
-        same_n = np.flatnonzero(counts == n)
-        step = max(1, BATCH_VALUES // int(n))  # bounded memory for large task pools
-        for start in range(0, same_n.size, step):
-            cols = same_n[start:start + step]
-            x, y = x_pool[:, x_index[cols]], y_pool[:, y_index[cols]]
-            keep = ~(np.isnan(x) | np.isnan(y))
-            idx = np.argsort(~keep, axis=0, kind="stable")[:n]  # kept rows, original order
-            xs, ys = np.take_along_axis(x, idx, axis=0), np.take_along_axis(y, idx, axis=0)
-            out[cols] = (_ranked_tau(xs, ys) + _ranked_tau(ys, xs)) / 2
+    x_pool = np.ascontiguousarray(x_pool, dtype=float)
+    y_pool = np.ascontiguousarray(y_pool, dtype=float)
+    if x_pool.ndim != 2 or y_pool.ndim != 2 or x_pool.shape[0] != y_pool.shape[0]:
+        raise ValueError(f"x_pool and y_pool must be 2-D with the same rows, got {x_pool.shape} and {y_pool.shape}")
+    x_index = np.asarray(x_index, dtype=np.int64).ravel()
+    y_index = np.asarray(y_index, dtype=np.int64).ravel()
+    if x_index.shape != y_index.shape:
+        raise ValueError(f"x_index and y_index differ in length: {x_index.size} and {y_index.size}")
+    for name, index, pool in (("x_index", x_index, x_pool), ("y_index", y_index, y_pool)):
+        if index.size and (index.min() < 0 or index.max() >= pool.shape[1]):
+            raise IndexError(f"{name} out of range for {pool.shape[1]} columns")
+    out = np.empty(x_index.size)
+    _pairs_kernel(x_pool, y_pool, x_index, y_index, out)
     return out
