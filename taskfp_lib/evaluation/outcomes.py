@@ -71,6 +71,12 @@ class Outcomes:
 
     def baseline(self, scenario: str, metric: str, aggregate: str, targets) -> pd.Series:
         """Baseline per target: shrunk baseline when the scenario is shrunk and the target shrinkable."""
+        key = ("baseline", scenario, metric, aggregate, tuple(targets))
+        if key not in self._cache:
+            self._cache[key] = self._baseline(scenario, metric, aggregate, targets)
+        return self._cache[key].copy()
+
+    def _baseline(self, scenario: str, metric: str, aggregate: str, targets) -> pd.Series:
         full = aggregate_baseline(self.baseline_full[metric], aggregate)
         shrunk = aggregate_baseline(self.baseline_shrunk[metric], aggregate) if metric in self.baseline_shrunk \
             else None

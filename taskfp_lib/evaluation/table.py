@@ -81,7 +81,7 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
     refs = {scen: _reference_columns(outcomes, scen, targets, target_ref) for scen in scenarios}
     aff = {(name, tuple(cols)): _affinity_array(name, a, sources, cols, mask)
            for name, a in affinities.items() for cols in set(map(tuple, refs.values()))}
-    out = {b: _outcome_array(outcomes, *b, sources, targets, mask) for b in blocks}
+    out = {b: outcome_block(outcomes, *b[::-1], sources, targets, mask) for b in blocks}  # (scen, metric, agg)
     metas = list(corr_metrics) + list(top_metrics)
     scores = np.empty((len(blocks), len(affinities), len(targets), len(metas)))
     if corr_metrics:
@@ -89,8 +89,7 @@ def evaluate(outcomes: Outcomes, affinities: dict[str, pd.DataFrame], *, aggrega
     if top_metrics:
         chosen = {key: _top_k(a, k, key[0]) for key, a in aff.items()}
         for i, (agg, metric, scen) in enumerate(blocks):
-            o, base = out[(agg, metric, scen)]
-            ranks = percentile_ranks(o) if "percentile" in top_metrics else None
+            o, base, ranks = out[(agg, metric, scen)]
             for j, name in enumerate(affinities):
                 top = top_k_scores(o, chosen[(name, tuple(refs[scen]))], base, mode, top_metrics, ranks)
                 scores[i, j, :, len(corr_metrics):] = np.column_stack([top[m] for m in top_metrics])
@@ -110,14 +109,43 @@ def _affinity_array(name: str, aff: pd.DataFrame, sources, cols, mask: np.ndarra
     return np.where(mask, aff.reindex(index=sources)[list(cols)].to_numpy(dtype=float), np.nan)
 
 
-def _outcome_array(outcomes: Outcomes, agg: str, metric: str, scen: str, sources, targets,
-                   mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    o = outcomes.matrix(scen, metric, agg).reindex(index=sources, columns=targets).to_numpy()
-    o = np.where(mask, o, np.nan)
-    if np.isnan(o[mask]).any():
+def outcome_block(outcomes, scenario: str, metric: str, aggregate: str, sources, targets,
+                  mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The arrays of one evaluation block: outcomes, baselines and percentile ranks.
+
+    Computed once per (block, sources, targets, mask) for an :class:`Outcomes` (cached with its
+    aggregated matrices, so repeated evaluations reuse them); any other outcome provider with
+    ``matrix`` and ``baseline`` is read every time.
+
+    Returns
+    -------
+    outcomes : ndarray, shape (n_sources, n_targets)
+        NaN where ``mask`` (valid source of the target) is False; read-only.
+    baseline : ndarray, shape (n_targets,)
+    ranks : ndarray, shape (n_sources, n_targets)
+        :func:`~.meta_metrics.percentile_ranks` of the outcomes.
+
+    Raises
+    ------
+    ValueError
+        When a valid (source, target) pair has no outcome.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    cache = outcomes._cache if isinstance(outcomes, Outcomes) else {}
+    key = ("block", scenario, metric, aggregate, tuple(sources), tuple(targets), mask.shape, mask.tobytes())
+    if key not in cache:
+        o = outcomes.matrix(scenario, metric, aggregate).reindex(index=list(sources), columns=list(targets)).to_numpy()
+        o = np.where(mask, o, np.nan)
         missing = int(np.isnan(o[mask]).sum())
-        raise ValueError(f"{scen}, {metric}, {agg}: {missing} valid (source, target) pairs lack an outcome")
-    return o, outcomes.baseline(scen, metric, agg, targets).to_numpy()
+        if missing:
+            raise ValueError(f"{scenario}, {metric}, {aggregate}: {missing} valid (source, target) pairs lack "
+                             "an outcome")
+        base = outcomes.baseline(scenario, metric, aggregate, targets).to_numpy(dtype=float)
+        arrays = (o, base, percentile_ranks(o))
+        for a in arrays:
+            a.flags.writeable = False
+        cache[key] = arrays
+    return cache[key]
 
 
 def _top_k(a: np.ndarray, k: int, name: str) -> np.ndarray:
