@@ -73,6 +73,20 @@ def test_compare_results_is_exact_except_for_declared_tolerances(tmp_path, monke
                                                   f"exact.csv was produced but is not in {ref}"]
 
 
+def test_tolerant_comparison_treats_empty_cells_as_equal(tmp_path, monkeypatch):
+    """An empty text column (read as missing) equals itself; a filled cell against an empty one differs."""
+    ref, new = tmp_path / "ref", tmp_path / "new"
+    for d in (ref, new):
+        d.mkdir()
+    monkeypatch.setitem(results_mod.TOLERANCES, "tolerant", results_mod.Tolerance(rtol=1e-9, digests=("digest",)))
+    write_results(_table(0.0).assign(note=[None, None]), "tolerant", ref)
+    write_results(_table(1e-13).assign(note=[None, None]), "tolerant", new)   # tolerant path, empty column
+    assert results_mod.compare_results(new, ref) == []
+    write_results(_table(1e-13).assign(note=["x", None]), "tolerant", new)
+    problems = results_mod.compare_results(new, ref)
+    assert len(problems) == 1 and "column 'note', row 0" in problems[0] and "1 rows differ" in problems[0]
+
+
 def test_shared_results_blocks_do_not_depend_on_the_run_order(tmp_path):
     blocks = {s: pd.DataFrame({"selector_set": s, "v": [1 / 3 + i, 0.1 * i]}) for i, s in enumerate(("paper", "revision"))}
     texts = []
