@@ -38,9 +38,12 @@ def check_histograms(distance: str, side: str, h: torch.Tensor, names) -> None:
         refuse_rows(distance, side, names, bad.numpy(), "histograms must be finite, non-negative and non-empty")
 
 
-def _cumulative(h: torch.Tensor) -> torch.Tensor:
+def _cumulative(h: np.ndarray) -> np.ndarray:
     """Cumulative L1-normalised histograms of a block (n, f, b), flattened to (n, f * b)."""
-    return torch.cumsum(h / h.sum(-1, keepdim=True), dim=-1).reshape(h.shape[0], -1)
+    n, f, b = h.shape
+    out = np.empty((n, f * b))
+    _cumulative_rows(h, out)
+    return out
 
 
 @njit(cache=True)
@@ -59,22 +62,24 @@ def _add_row(out, s, t, t1, t2, t3, a0, a1, a2, a3):  # pragma: no cover - compi
 def _add_l1(cq, cp, out, width):  # pragma: no cover - compiled
     """``out[s, t] += sum_k |cq[s, k] - cp[t, k]|`` over slices of ``width`` columns (cache-resident).
 
-    Register-blocked: each pass over a slice serves 2 sources x 4 targets with 8 accumulators,
-    so every loaded value is used four (or two) times; the sums are reassociated for SIMD, which
-    changes them only in the last bits (about 1e-15 relative). At the edges the last row/column is
-    repeated and written once.
+    Register-blocked: each pass over a slice serves 4 sources x 4 targets with 16 accumulators, so
+    every loaded value is used four times; the four targets' rows stay in L1 while the sources
+    stream. The sums are reassociated for SIMD, which changes them only in the last bits (about
+    1e-15 relative) and with the CPU's vector width. At the edges the last row/column is repeated
+    and written once.
     """
     S, K = cq.shape
     T = cp.shape[0]
     for k0 in range(0, K, width):
         k1 = min(K, k0 + width)
-        for s in range(0, S, 2):
-            s1 = min(s + 1, S - 1)
-            for t in range(0, T, 4):
-                t1, t2, t3 = min(t + 1, T - 1), min(t + 2, T - 1), min(t + 3, T - 1)
+        for t in range(0, T, 4):
+            t1, t2, t3 = min(t + 1, T - 1), min(t + 2, T - 1), min(t + 3, T - 1)
+            for s in range(0, S, 4):
+                s1, s2, s3 = min(s + 1, S - 1), min(s + 2, S - 1), min(s + 3, S - 1)
                 a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
+                c0 = c1 = c2 = c3 = d0 = d1 = d2 = d3 = 0.0
                 for k in range(k0, k1):
-                    q0, q1 = cq[s, k], cq[s1, k]
+                    q0, q1, q2, q3 = cq[s, k], cq[s1, k], cq[s2, k], cq[s3, k]
                     p0, p1, p2, p3 = cp[t, k], cp[t1, k], cp[t2, k], cp[t3, k]
                     a0 += abs(q0 - p0)
                     a1 += abs(q0 - p1)
@@ -84,9 +89,48 @@ def _add_l1(cq, cp, out, width):  # pragma: no cover - compiled
                     b1 += abs(q1 - p1)
                     b2 += abs(q1 - p2)
                     b3 += abs(q1 - p3)
+                    c0 += abs(q2 - p0)
+                    c1 += abs(q2 - p1)
+                    c2 += abs(q2 - p2)
+                    c3 += abs(q2 - p3)
+                    d0 += abs(q3 - p0)
+                    d1 += abs(q3 - p1)
+                    d2 += abs(q3 - p2)
+                    d3 += abs(q3 - p3)
                 _add_row(out, s, t, t1, t2, t3, a0, a1, a2, a3)
                 if s1 != s:
                     _add_row(out, s1, t, t1, t2, t3, b0, b1, b2, b3)
+                if s2 != s1:
+                    _add_row(out, s2, t, t1, t2, t3, c0, c1, c2, c3)
+                if s3 != s2:
+                    _add_row(out, s3, t, t1, t2, t3, d0, d1, d2, d3)
+
+
+@njit(cache=True)
+def _cumulative_rows(h, out):  # pragma: no cover - compiled
+    """``out[i, j*b:(j+1)*b] = cumsum(h[i, j]) / sum(h[i, j])`` for a block h (n, f, b) of any strides.
+
+    Four features run side by side (four independent running sums); the division is a separate,
+    vectorised pass. The last cumulative bin is exactly 1 (the running sum ends at the total)."""
+    n, f, b = h.shape
+    for i in range(n):
+        for j in range(0, f, 4):
+            j1, j2, j3 = min(j + 1, f - 1), min(j + 2, f - 1), min(j + 3, f - 1)
+            r0 = r1 = r2 = r3 = 0.0
+            for k in range(b):  # a repeated last feature writes the same values twice
+                r0 += h[i, j, k]
+                r1 += h[i, j1, k]
+                r2 += h[i, j2, k]
+                r3 += h[i, j3, k]
+                out[i, j * b + k] = r0
+                out[i, j1 * b + k] = r1
+                out[i, j2 * b + k] = r2
+                out[i, j3 * b + k] = r3
+            for jj in range(j, min(j + 4, f)):
+                row = out[i, jj * b:(jj + 1) * b]
+                total = row[b - 1]
+                for k in range(b):
+                    row[k] = row[k] / total
 
 
 def vdna_distance_matrix(source_hists: np.ndarray, target_hists: np.ndarray, *,
@@ -125,8 +169,7 @@ def vdna_distance_matrix(source_hists: np.ndarray, target_hists: np.ndarray, *,
     f = max(1, min(m, int(block_bytes) // (8 * b * max(S + T, 1))))
     out = np.zeros((S, T))
     for j0 in range(0, m, f):
-        cQ, cP = _cumulative(Q[:, j0:j0 + f]), _cumulative(P[:, j0:j0 + f])
-        _add_l1(cQ.contiguous().numpy(), cP.contiguous().numpy(), out, _SLICE)
+        _add_l1(_cumulative(Q[:, j0:j0 + f].numpy()), _cumulative(P[:, j0:j0 + f].numpy()), out, _SLICE)
     return out / m
 
 
