@@ -80,7 +80,7 @@ def _merge_sort_weight(perm, y, weight, temp):  # pragma: no cover - compiled
     for i in range(n):
         yv[i], wv[i] = y[perm[i]], weight[perm[i]]
     exchanges = 0.0
-    depth = 2 * (64 + 1)
+    depth = 2 * (64 + 1)  # the frames and the weights waiting on the stacks: each at most log2(n) + 2
     f_offset = np.empty(depth, dtype=np.intp)
     f_length = np.empty(depth, dtype=np.intp)
     f_state = np.empty(depth, dtype=np.intp)

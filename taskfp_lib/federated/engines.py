@@ -16,6 +16,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 
 from .config import FedConfig
+from .deploy import group_members
 
 __all__ = ["run_simulation_engine"]
 
@@ -76,8 +77,6 @@ def run_simulation_engine(task_dirs: Sequence[str | os.PathLike], cfg: FedConfig
 
 def _ray_workers() -> set[int]:
     """Ray worker processes (``ray::...``) in this process group, read from /proc (empty elsewhere)."""
-    from .deploy import group_members
-
     pids: set[int] = set()
     for pid in group_members(os.getpgrp()):
         with contextlib.suppress(OSError):
