@@ -1,13 +1,15 @@
-"""Test oracles of the task distances: textbook formulas and reference solvers, straight from the paper.
+"""Test oracles: textbook formulas, reference solvers and slow loops, straight from the paper.
 
-Loops and library calls that are slow but obviously right (Methods, "Task fingerprinting"); the
-kernels of :mod:`taskfp_lib.distances` are tested against them.
+Loops and library calls that are slow but obviously right (Methods, "Task fingerprinting" and
+"Validation metrics"); the kernels of :mod:`taskfp_lib.distances` and the vectorised evaluation of
+:mod:`taskfp_lib.evaluation` are tested against them.
 """
 from __future__ import annotations
 
 import numpy as np
 import ot
-from scipy import linalg
+import pandas as pd
+from scipy import linalg, stats
 
 
 def bkld_naive(target_hist: np.ndarray, source_hist: np.ndarray, weights: np.ndarray | None = None) -> float:
@@ -71,3 +73,74 @@ def entropic_ot_pot(x: np.ndarray, y: np.ndarray, blur: float) -> float:
 def sinkhorn_divergence_pot(x: np.ndarray, y: np.ndarray, blur: float) -> float:
     """Debiased Sinkhorn divergence from :func:`entropic_ot_pot`."""
     return entropic_ot_pot(x, y, blur) - 0.5 * entropic_ot_pot(x, x, blur) - 0.5 * entropic_ot_pot(y, y, blur)
+
+
+# --- the evaluation, one target at a time (spec 2.5, 4.1, 4.3, 5) --------------------------------------
+
+EXPERIMENT_FILES = {"Model Architecture": "load_arch_experiment%{m}%True%True.csv",
+                    "Pretraining Data": "load_pretrain_experiment%{m}%True.csv",
+                    "Augmentation Policy": "load_augmentation_experiment%{m}%True.csv",
+                    "Co-Training Data": "load_multi_task_experiment%{m}%True%True.csv"}
+REPETITION = {"first": 0, "second": 1, "third": 2}
+
+
+def affinity_naive(csv_path) -> pd.DataFrame:
+    """The authors' loader of a cached distance matrix, step by step: read, inf -> NaN, 0 -> NaN,
+    one z-score over the whole matrix (population std, NaN omitted), times -1."""
+    d = pd.read_csv(csv_path, index_col=0, header=0).replace([np.inf, -np.inf], np.nan).astype(float)
+    d = d.mask(d == 0)
+    values = d.to_numpy()
+    return -(d - np.nanmean(values)) / np.nanstd(values)
+
+
+def evaluation_loop_naive(exp_dir, distance_paths: dict, aggregate: str, targets, valid_sources, shrunk_name,
+                          mode: str = "avg", k: int = 3, metrics=("AUROC", "BA")) -> pd.DataFrame:
+    """The evaluation table as the paper's procedure reads, one target at a time with pandas.
+
+    Per (metric, scenario, selector, target): the outcomes of the valid sources ``O`` (one repetition,
+    or the group-by mean of the three), the ``k`` largest affinities of the target's (shrunk) column
+    over the valid sources (``nlargest(keep="all")``, best first), then weightedtau (scipy, defaults),
+    the stored regret score (0 when oracle = p = 1), the percentile (average ranks / |O|), the
+    improvement and the gain, each the mean over the selected sources in selection order
+    (``mode="avg"``) or taken at the best of them (``mode="best"``). Independent of
+    :mod:`taskfp_lib.evaluation`; columns as :func:`taskfp_lib.evaluation.evaluate`.
+    """
+    from pathlib import Path
+
+    exp_dir = Path(exp_dir)
+    affinities = {name: affinity_naive(path) for name, path in distance_paths.items()}
+    rows = []
+    for metric in metrics:
+        base_shrunk = pd.read_csv(exp_dir / f"load_baseline_experiment%{metric}%True%True.csv", index_col=0)
+        base_full = pd.read_csv(exp_dir / f"load_baseline_experiment%{metric}%False%True.csv", index_col=0)
+        if aggregate == "mean":
+            base_shrunk, base_full = base_shrunk.mean(axis=0), base_full.mean(axis=0)
+        else:
+            base_shrunk, base_full = base_shrunk.loc[REPETITION[aggregate]], base_full.loc[REPETITION[aggregate]]
+        for scenario, pattern in EXPERIMENT_FILES.items():
+            long = pd.read_csv(exp_dir / pattern.format(m=metric), index_col=0)
+            if aggregate == "mean":
+                exp = long.groupby(["s", "t"])["p"].mean().unstack("t")
+            else:
+                exp = long[long["r"] == REPETITION[aggregate]].set_index(["s", "t"])["p"].unstack("t")
+            for name, aff in affinities.items():
+                for t in targets:
+                    valid = valid_sources(t)
+                    O = exp.loc[valid, t]
+                    a = aff.loc[valid, shrunk_name(t)]
+                    top = list(a.nlargest(k, keep="all").index)
+                    assert len(top) == k, (name, t)
+                    b = base_shrunk[t] if t in base_shrunk.index else base_full[t]
+                    oracle, ranks = O.max(), O.rank(pct=True)
+                    perf = [O[s] for s in top] if mode == "avg" else [max(O[s] for s in top)]
+                    regret = [0.0 if (oracle - p == 0 and 1 - min(oracle, p) == 0)
+                              else 1 - abs(oracle - p) / (1 - min(oracle, p)) for p in perf]
+                    pct = [ranks[s] for s in top]
+                    scores = {"weightedtau": stats.weightedtau(a.to_numpy(), O.to_numpy()).statistic,
+                              "regret_score": np.mean(regret),
+                              "percentile": np.mean(pct) if mode == "avg" else max(pct),
+                              "improvement": np.mean([p - b for p in perf]),
+                              "gain": np.mean([1.0 if p > b else 0.0 for p in perf])}
+                    rows += [(scenario, name, metric, aggregate, t, meta, float(v)) for meta, v in scores.items()]
+    return pd.DataFrame(rows, columns=["scenario", "selector", "metric", "aggregate", "target", "meta_metric",
+                                       "score"])

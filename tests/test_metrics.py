@@ -105,3 +105,30 @@ def test_affinity_transform():
     assert (aff["c"].rank() == col["c"].rank()).all()
     with pytest.raises(ValueError):
         affinity_from_distance(d, zscore_axis=1)
+
+
+@pytest.mark.parametrize("aggregate, mode, selectors", [
+    ("second", "avg", None),                                            # Table 4, stability, Fig. 5, Supp. Fig. 1
+    ("mean", "best", ("bKLD(small,target)", "bKLD(large,unweighted)")),  # Fig. 6 (the 10,000-sample stems)
+])
+def test_vectorised_evaluation_is_bit_identical_to_the_per_target_loop(published, outcomes, aggregate, mode, selectors):
+    """The library's evaluation against an independent pandas loop over the published files (tests/oracles.py):
+    every score of every scenario, metric, selector and target equal bit for bit."""
+    from oracles import evaluation_loop_naive
+
+    from taskfp_lib.evaluation import evaluate
+    from taskfp_lib.evaluation.affinity import load_affinities
+    from taskfp_lib.tasks import VAL_TASKS, shrunk_name, valid_sources
+    from taskfp_lib.upstream.readers import distance_path, outcome_path
+    from taskfp_lib.vocabulary import SELECTOR_SETS, get_selector
+
+    names = selectors or SELECTOR_SETS["paper"]
+    ours = evaluate(outcomes, load_affinities(names), aggregates=[aggregate], mode=mode)
+    exp_dir = outcome_path("load_baseline_experiment%BA%True%True.csv").parent
+    loop = evaluation_loop_naive(exp_dir, {n: distance_path(get_selector(n).stem) for n in names}, aggregate,
+                                 VAL_TASKS, valid_sources, shrunk_name, mode=mode)
+    key = ["scenario", "selector", "metric", "aggregate", "target", "meta_metric"]
+    merged = ours.merge(loop, on=key, how="outer", suffixes=("", "_loop"), indicator=True)
+    assert (merged["_merge"] == "both").all() and len(merged) == len(ours) == 4 * 2 * len(names) * 43 * 5
+    differ = merged[merged["score"].to_numpy() != merged["score_loop"].to_numpy()]
+    assert differ.empty, differ.head().to_string()
