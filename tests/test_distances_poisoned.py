@@ -110,6 +110,21 @@ def test_broken_histograms_name_the_task(value):
             bkld_distance_matrix(broken, h, source_names=names)
 
 
+@pytest.mark.parametrize("side", ["source", "target"])
+def test_vdna_refuses_empty_and_overflowing_histograms_in_any_feature_block(side):
+    """VDNA checks its input in the pass that builds the cumulative histograms, block by block: a histogram
+    without mass or whose sum overflows is refused by name, also in the last block and the 8-feature tail."""
+    rng = np.random.default_rng(3)
+    h = rng.random((3, 13, 10))
+    names = ["a", "b", "c"]
+    for feature, fill, problem in ((12, 0.0, "non-empty"), (9, 1e308, "sum to a finite value")):
+        broken = h.copy()
+        broken[2, feature, :] = fill
+        args = (broken, h) if side == "source" else (h, broken)
+        with pytest.raises(DistanceInputError, match=rf"VDNA: {side} 'c': histograms must .*{problem}"):
+            vdna_distance_matrix(*args, source_names=names, target_names=names, block_bytes=8 * 10 * 6 * 4)
+
+
 def test_degenerate_mean_and_fisher_vectors_name_the_task():
     with pytest.raises(DistanceInputError, match=r"P2L: target 'zero': mean features sum to zero"):
         kld_averaged_distance_matrix(np.ones((1, 3)), np.zeros((1, 3)), target_names=["zero"])

@@ -38,12 +38,14 @@ def check_histograms(distance: str, side: str, h: torch.Tensor, names) -> None:
         refuse_rows(distance, side, names, bad.numpy(), "histograms must be finite, non-negative and non-empty")
 
 
-def _cumulative(h: np.ndarray) -> np.ndarray:
-    """Cumulative L1-normalised histograms of a block (n, f, b), flattened to (n, f * b)."""
+def _cumulative(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative L1-normalised histograms of a block (n, f, b), flattened to (n, f * b), and the rows
+    (tasks) that hold a negative or non-finite value or an all-zero histogram (bool, shape (n,))."""
     n, f, b = h.shape
     out = np.empty((n, f * b))
-    _cumulative_rows(h, out)
-    return out
+    bad = np.zeros(n, dtype=np.bool_)
+    _cumulative_rows(h, out, bad)
+    return out, bad
 
 
 @njit(cache=True)
@@ -107,28 +109,48 @@ def _add_l1(cq, cp, out, width):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _cumulative_rows(h, out):  # pragma: no cover - compiled
+def _cumulative_rows(h, out, bad):  # pragma: no cover - compiled
     """``out[i, j*b:(j+1)*b] = cumsum(h[i, j]) / sum(h[i, j])`` for a block h (n, f, b) of any strides.
 
-    Four features run side by side (four independent running sums); the division is a separate,
-    vectorised pass. The last cumulative bin is exactly 1 (the running sum ends at the total)."""
+    Eight features run side by side (eight independent running sums); the division is a separate,
+    vectorised pass. The last cumulative bin is exactly 1 (the running sum ends at the total). The
+    same pass checks the input: ``bad[i]`` is set when a histogram of task i has a negative value (its
+    running minimum), a NaN or an infinity (its sum is then not finite) or no mass (sum 0)."""
     n, f, b = h.shape
     for i in range(n):
-        for j in range(0, f, 4):
+        for j in range(0, f, 8):
             j1, j2, j3 = min(j + 1, f - 1), min(j + 2, f - 1), min(j + 3, f - 1)
-            r0 = r1 = r2 = r3 = 0.0
+            j4, j5, j6, j7 = min(j + 4, f - 1), min(j + 5, f - 1), min(j + 6, f - 1), min(j + 7, f - 1)
+            r0 = r1 = r2 = r3 = r4 = r5 = r6 = r7 = 0.0
+            low = 0.0
             for k in range(b):  # a repeated last feature writes the same values twice
-                r0 += h[i, j, k]
-                r1 += h[i, j1, k]
-                r2 += h[i, j2, k]
-                r3 += h[i, j3, k]
+                v0, v1, v2, v3 = h[i, j, k], h[i, j1, k], h[i, j2, k], h[i, j3, k]
+                v4, v5, v6, v7 = h[i, j4, k], h[i, j5, k], h[i, j6, k], h[i, j7, k]
+                low = min(low, min(min(min(v0, v1), min(v2, v3)), min(min(v4, v5), min(v6, v7))))
+                r0 += v0
+                r1 += v1
+                r2 += v2
+                r3 += v3
+                r4 += v4
+                r5 += v5
+                r6 += v6
+                r7 += v7
                 out[i, j * b + k] = r0
                 out[i, j1 * b + k] = r1
                 out[i, j2 * b + k] = r2
                 out[i, j3 * b + k] = r3
-            for jj in range(j, min(j + 4, f)):
+                out[i, j4 * b + k] = r4
+                out[i, j5 * b + k] = r5
+                out[i, j6 * b + k] = r6
+                out[i, j7 * b + k] = r7
+            if not low >= 0.0:
+                bad[i] = True
+            for jj in range(j, min(j + 8, f)):
                 row = out[i, jj * b:(jj + 1) * b]
                 total = row[b - 1]
+                if not (total > 0.0 and total < np.inf):
+                    bad[i] = True
+                    continue  # the block is refused; no division by a zero sum
                 for k in range(b):
                     row[k] = row[k] / total
 
@@ -157,19 +179,24 @@ def vdna_distance_matrix(source_hists: np.ndarray, target_hists: np.ndarray, *,
     Raises
     ------
     DistanceInputError
-        A histogram with a negative or non-finite value or an all-zero row, naming the task.
+        A histogram with a negative or non-finite value, an all-zero row or a sum that overflows,
+        naming the task (checked in the pass that builds the cumulative histograms).
     """
     Q = torch.from_numpy(as_stack(NAME, "source", source_hists, 3, source_names))
     P = torch.from_numpy(as_stack(NAME, "target", target_hists, 3, target_names))
     if P.shape[1:] != Q.shape[1:]:
         raise ValueError(f"target histograms {tuple(P.shape[1:])} and source histograms {tuple(Q.shape[1:])} differ")
-    check_histograms(NAME, "source", Q, source_names)
-    check_histograms(NAME, "target", P, target_names)
     (S, m, b), T = Q.shape, P.shape[0]
-    f = max(1, min(m, int(block_bytes) // (8 * b * max(S + T, 1))))
     out = np.zeros((S, T))
+    f = max(1, min(m, int(block_bytes) // (8 * b * max(S + T, 1))))
     for j0 in range(0, m, f):
-        _add_l1(_cumulative(Q[:, j0:j0 + f].numpy()), _cumulative(P[:, j0:j0 + f].numpy()), out, _SLICE)
+        cq, bad_q = _cumulative(Q[:, j0:j0 + f].numpy())  # the input checks run in the same pass
+        cp, bad_p = _cumulative(P[:, j0:j0 + f].numpy())
+        for side, bad, h, names in (("source", bad_q, Q, source_names), ("target", bad_p, P, target_names)):
+            if bad.any():
+                check_histograms(NAME, side, h, names)  # raises, naming the tasks and the kind of value
+                refuse_rows(NAME, side, names, bad, "histograms must sum to a finite value")  # sums overflowed
+        _add_l1(cq, cp, out, _SLICE)
     return out / m
 
 
