@@ -23,14 +23,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the oracle
 from benchmarks._report import report  # noqa: E402
 
 
 def original_loop(outcomes, affinities, targets, valid_sources, shrunk_name) -> pd.DataFrame:
-    """The per-target loop as the authors describe it: aggregate > metric > scenario > selector > target."""
+    """The per-target loop as the authors describe it: aggregate > metric > scenario > selector > target,
+    each (selector, target) scored by the test oracle ``tests/oracles.py:target_scores_naive``."""
+    from oracles import target_scores_naive
+
     rows = []
     for agg in ("first", "second", "third"):
         for metric in ("AUROC", "BA"):
@@ -40,17 +43,8 @@ def original_loop(outcomes, affinities, targets, valid_sources, shrunk_name) -> 
                 for name, aff in affinities.items():
                     for t in targets:
                         valid = valid_sources(t)
-                        o = exp.loc[valid, t]
-                        a = aff.loc[valid, shrunk_name(t)]
-                        top = a.dropna().nlargest(3, keep="all").index
-                        oracle, ranks = o.max(), o.rank(pct=True)
-                        perf = [o[s] for s in top]
-                        regret = [0.0 if oracle == p == 1 else 1 - abs(oracle - p) / (1 - min(oracle, p)) for p in perf]
-                        rows += [(scen, name, metric, agg, t, "weightedtau", stats.weightedtau(a, o).statistic),
-                                 (scen, name, metric, agg, t, "regret_score", np.mean(regret)),
-                                 (scen, name, metric, agg, t, "percentile", np.mean([ranks[s] for s in top])),
-                                 (scen, name, metric, agg, t, "improvement", np.mean([p - base[t] for p in perf])),
-                                 (scen, name, metric, agg, t, "gain", np.mean([float(p > base[t]) for p in perf]))]
+                        scores = target_scores_naive(exp.loc[valid, t], aff.loc[valid, shrunk_name(t)], base[t])
+                        rows += [(scen, name, metric, agg, t, meta, v) for meta, v in scores.items()]
     return pd.DataFrame(rows, columns=["scenario", "selector", "metric", "aggregate", "target", "meta_metric", "score"])
 
 

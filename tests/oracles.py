@@ -6,6 +6,8 @@ Loops and library calls that are slow but obviously right (Methods, "Task finger
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import ot
 import pandas as pd
@@ -93,20 +95,38 @@ def affinity_naive(csv_path) -> pd.DataFrame:
     return -(d - np.nanmean(values)) / np.nanstd(values)
 
 
+def target_scores_naive(O: pd.Series, a: pd.Series, baseline: float, k: int = 3, mode: str = "avg") -> dict:
+    """The five meta metrics of one (selector, target) as the paper's procedure reads, with pandas.
+
+    ``O``: the outcomes of the target's valid sources; ``a``: the selector's affinities of the same
+    sources (its (shrunk) target column). The ``k`` largest affinities (``nlargest(keep="all")``, best
+    first) are the suggestions; then weightedtau (scipy, defaults), the stored regret score (0 when
+    oracle = p = 1), the percentile (average ranks / |O|), the improvement and the gain, each the mean
+    over the suggestions in selection order (``mode="avg"``) or taken at the best of them (``"best"``).
+    """
+    top = list(a.nlargest(k, keep="all").index)
+    assert len(top) == k, "a tie at the cut-off"
+    oracle, ranks = O.max(), O.rank(pct=True)
+    perf = [O[s] for s in top] if mode == "avg" else [max(O[s] for s in top)]
+    regret = [0.0 if (oracle - p == 0 and 1 - min(oracle, p) == 0) else 1 - abs(oracle - p) / (1 - min(oracle, p))
+              for p in perf]
+    pct = [ranks[s] for s in top]
+    return {"weightedtau": stats.weightedtau(a.to_numpy(), O.to_numpy()).statistic,
+            "regret_score": np.mean(regret),
+            "percentile": np.mean(pct) if mode == "avg" else max(pct),
+            "improvement": np.mean([p - baseline for p in perf]),
+            "gain": np.mean([1.0 if p > baseline else 0.0 for p in perf])}
+
+
 def evaluation_loop_naive(exp_dir, distance_paths: dict, aggregate: str, targets, valid_sources, shrunk_name,
                           mode: str = "avg", k: int = 3, metrics=("AUROC", "BA")) -> pd.DataFrame:
     """The evaluation table as the paper's procedure reads, one target at a time with pandas.
 
-    Per (metric, scenario, selector, target): the outcomes of the valid sources ``O`` (one repetition,
-    or the group-by mean of the three), the ``k`` largest affinities of the target's (shrunk) column
-    over the valid sources (``nlargest(keep="all")``, best first), then weightedtau (scipy, defaults),
-    the stored regret score (0 when oracle = p = 1), the percentile (average ranks / |O|), the
-    improvement and the gain, each the mean over the selected sources in selection order
-    (``mode="avg"``) or taken at the best of them (``mode="best"``). Independent of
+    Per (metric, scenario, selector, target): the outcomes of the valid sources (one repetition, or the
+    group-by mean of the three) and the affinities of the target's (shrunk) column, scored by
+    :func:`target_scores_naive`. Reads the published files itself, independent of
     :mod:`taskfp_lib.evaluation`; columns as :func:`taskfp_lib.evaluation.evaluate`.
     """
-    from pathlib import Path
-
     exp_dir = Path(exp_dir)
     affinities = {name: affinity_naive(path) for name, path in distance_paths.items()}
     rows = []
@@ -126,21 +146,8 @@ def evaluation_loop_naive(exp_dir, distance_paths: dict, aggregate: str, targets
             for name, aff in affinities.items():
                 for t in targets:
                     valid = valid_sources(t)
-                    O = exp.loc[valid, t]
-                    a = aff.loc[valid, shrunk_name(t)]
-                    top = list(a.nlargest(k, keep="all").index)
-                    assert len(top) == k, (name, t)
                     b = base_shrunk[t] if t in base_shrunk.index else base_full[t]
-                    oracle, ranks = O.max(), O.rank(pct=True)
-                    perf = [O[s] for s in top] if mode == "avg" else [max(O[s] for s in top)]
-                    regret = [0.0 if (oracle - p == 0 and 1 - min(oracle, p) == 0)
-                              else 1 - abs(oracle - p) / (1 - min(oracle, p)) for p in perf]
-                    pct = [ranks[s] for s in top]
-                    scores = {"weightedtau": stats.weightedtau(a.to_numpy(), O.to_numpy()).statistic,
-                              "regret_score": np.mean(regret),
-                              "percentile": np.mean(pct) if mode == "avg" else max(pct),
-                              "improvement": np.mean([p - b for p in perf]),
-                              "gain": np.mean([1.0 if p > b else 0.0 for p in perf])}
+                    scores = target_scores_naive(exp.loc[valid, t], aff.loc[valid, shrunk_name(t)], b, k, mode)
                     rows += [(scenario, name, metric, aggregate, t, meta, float(v)) for meta, v in scores.items()]
     return pd.DataFrame(rows, columns=["scenario", "selector", "metric", "aggregate", "target", "meta_metric",
                                        "score"])
