@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from numba import njit
+from numba import njit, uint64
 
 from ._inputs import BLOCK_BYTES, as_stack, blockwise, refuse_rows, task_names
 from .registry import DistanceSpec, paper_label, register_family
@@ -60,29 +60,41 @@ def _add_row(out, s, t, t1, t2, t3, a0, a1, a2, a3):  # pragma: no cover - compi
         out[s, t3] += a3
 
 
+def _add_l1(cq, cp, out, width):
+    """``out[s, t] += sum_k |cq[s, k] - cp[t, k]|`` for C-contiguous cq (S, K) and cp (T, K), over slices
+    of ``width`` columns (cache-resident); see :func:`_l1_kernel`."""
+    cq, cp = np.ascontiguousarray(cq), np.ascontiguousarray(cp)
+    _l1_kernel(cq.reshape(-1), cp.reshape(-1), cq.shape[1], out, width)
+
+
 @njit(cache=True, fastmath={"reassoc", "nsz", "contract"})
-def _add_l1(cq, cp, out, width):  # pragma: no cover - compiled
-    """``out[s, t] += sum_k |cq[s, k] - cp[t, k]|`` over slices of ``width`` columns (cache-resident).
+def _l1_kernel(qf, pf, K, out, width):  # pragma: no cover - compiled
+    """:func:`_add_l1` on the flattened rows: row r of cq is ``qf[r*K:(r+1)*K]``.
 
     Register-blocked: each pass over a slice serves 4 sources x 4 targets with 16 accumulators, so
     every loaded value is used four times; the four targets' rows stay in L1 while the sources
-    stream. The sums are reassociated for SIMD, which changes them only in the last bits (about
-    1e-15 relative) and with the CPU's vector width. At the edges the last row/column is repeated
-    and written once.
+    stream. The element offsets are unsigned: with signed indices the compiler must allow for
+    negative (wrap-around) indices and falls back to gathered loads, 2.4x slower than the contiguous
+    vector loads it emits here. The sums are reassociated for SIMD, which changes them only in the
+    last bits (about 1e-15 relative) and with the CPU's vector width. At the edges the last row/column
+    is repeated and written once.
     """
-    S, K = cq.shape
-    T = cp.shape[0]
+    S = qf.shape[0] // K
+    T = pf.shape[0] // K
     for k0 in range(0, K, width):
-        k1 = min(K, k0 + width)
+        w = min(K, k0 + width) - k0
         for t in range(0, T, 4):
             t1, t2, t3 = min(t + 1, T - 1), min(t + 2, T - 1), min(t + 3, T - 1)
+            o0, o1, o2, o3 = uint64(t * K + k0), uint64(t1 * K + k0), uint64(t2 * K + k0), uint64(t3 * K + k0)
             for s in range(0, S, 4):
                 s1, s2, s3 = min(s + 1, S - 1), min(s + 2, S - 1), min(s + 3, S - 1)
+                r0, r1, r2, r3 = uint64(s * K + k0), uint64(s1 * K + k0), uint64(s2 * K + k0), uint64(s3 * K + k0)
                 a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
                 c0 = c1 = c2 = c3 = d0 = d1 = d2 = d3 = 0.0
-                for k in range(k0, k1):
-                    q0, q1, q2, q3 = cq[s, k], cq[s1, k], cq[s2, k], cq[s3, k]
-                    p0, p1, p2, p3 = cp[t, k], cp[t1, k], cp[t2, k], cp[t3, k]
+                for kk in range(w):
+                    k = uint64(kk)
+                    q0, q1, q2, q3 = qf[r0 + k], qf[r1 + k], qf[r2 + k], qf[r3 + k]
+                    p0, p1, p2, p3 = pf[o0 + k], pf[o1 + k], pf[o2 + k], pf[o3 + k]
                     a0 += abs(q0 - p0)
                     a1 += abs(q0 - p1)
                     a2 += abs(q0 - p2)
