@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("flwr.simulation")
+pytestmark = pytest.mark.processes  # Ray, Flower servers and clients: after the book, on free cores
 
 from _fed_standin import build_standin_tasks, flower_identity  # noqa: E402,F401 (fixture)
 

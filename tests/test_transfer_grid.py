@@ -187,6 +187,7 @@ def test_missing_runs_are_named(task_dirs, tmp_path):
         write_outcomes(spec, tmp_path)
 
 
+@pytest.mark.processes
 def test_dask_local_cluster_gives_the_sequential_result(task_dirs, tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = _spec(task_dirs, scenarios=["pretrain", "augmentation"], repetitions=[1],
