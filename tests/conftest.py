@@ -113,8 +113,10 @@ def pytest_sessionfinish(session, exitstatus):
     (after a failure it stays for inspection, and the terminal summary names it)."""
     thread = _BOOK.get("thread")
     if thread is not None and thread.is_alive():
+        from taskfp_lib.federated.deploy import descendants
+
         workers = multiprocessing.active_children()  # the plan's worker processes
-        family = [pid for w in workers for pid in _descendants(w.pid)]  # kernels and what they started
+        family = [pid for w in workers for pid in descendants(w.pid)]  # kernels and what they started
         for pid in family:
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
@@ -123,24 +125,6 @@ def pytest_sessionfinish(session, exitstatus):
         thread.join(timeout=60)
     if "root" in _BOOK and exitstatus == 0:
         shutil.rmtree(_BOOK["root"], ignore_errors=True)
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (children, grandchildren, ...), read from /proc (empty without it)."""
-    children: dict[int, list[int]] = {}
-    with contextlib.suppress(OSError):
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with contextlib.suppress(OSError, ValueError, IndexError):
-                    with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
-                        ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-                    children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

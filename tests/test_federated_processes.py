@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from taskfp_lib.federated.deploy import ProcessGroup, group_members
+from taskfp_lib.federated.deploy import ProcessGroup, descendants, group_members
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc") or sys.platform == "win32",
                                 reason="process groups read from /proc")
@@ -39,6 +39,15 @@ def test_stop_kills_a_member_that_ignores_sigterm_and_returns_when_none_runs(tmp
     group.stop()
     assert leader.poll() is not None
     assert group_members(leader.pid) == []
+
+
+def test_descendants_are_the_children_and_grandchildren(tmp_path):
+    with ProcessGroup(grace=0.5) as group:
+        leader = group.start([sys.executable, "-c", STUBBORN], tmp_path / "leader.log", new_session=True)
+        child = _child_pid(tmp_path / "leader.log")
+        assert {leader.pid, child} <= set(descendants(os.getpid()))
+        assert descendants(leader.pid) == [child] and descendants(child) == []
+    assert descendants(leader.pid) == []
 
 
 def test_stop_without_a_session_signals_only_the_process(tmp_path):

@@ -31,8 +31,8 @@ from typing import Iterator, Mapping, Sequence
 
 from .config import FedConfig
 
-__all__ = ["write_flower_app", "run_server", "run_client", "run_local", "ProcessGroup", "group_members", "free_port",
-           "flower_env"]
+__all__ = ["write_flower_app", "run_server", "run_client", "run_local", "ProcessGroup", "group_members", "descendants",
+           "free_port", "flower_env"]
 
 LOG = logging.getLogger("taskfp.federated")
 APP_MODULE = "taskfp_meduniverse_app"
@@ -98,8 +98,33 @@ def group_members(pgid: int) -> list[int]:
         except PermissionError:
             pass
         return [pgid]
-    members = []
-    for entry in os.listdir("/proc"):
+    return [pid for pid, fields in _proc_stats()
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X")]
+
+
+def descendants(pid: int) -> list[int]:
+    """Process ids of every process below ``pid`` (children, grandchildren, ...), read from ``/proc``
+    (empty without it). A process whose parent exited is re-parented and no longer counts."""
+    children: dict[int, list[int]] = {}
+    for child, fields in _proc_stats():
+        if len(fields) > 1 and fields[1].isdigit():
+            children.setdefault(int(fields[1]), []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _proc_stats():
+    """``(pid, fields)`` of every process in ``/proc``: the fields of ``/proc/<pid>/stat`` after the command
+    name (``fields[0]`` state, ``[1]`` parent id, ``[2]`` process group); nothing without ``/proc``."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return
+    for entry in entries:
         if not entry.isdigit():
             continue
         try:
@@ -107,9 +132,7 @@ def group_members(pgid: int) -> list[int]:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-            members.append(int(entry))
-    return members
+        yield int(entry), fields
 
 
 class ProcessGroup:
