@@ -194,6 +194,69 @@ def test_precomputed_histogram_stats_give_the_same_matrix():
                                + big.max(-1), rtol=1e-12)
 
 
+def test_vectorisable_log_is_within_one_ulp():
+    import math
+
+    from numba import njit
+
+    from taskfp_lib.distances._vector_math import log_positive
+
+    @njit
+    def logs(x, out):
+        for i in range(x.size):
+            out[i] = log_positive(x[i])
+
+    rng = np.random.default_rng(5)
+    tiny, big = np.finfo(np.float64).tiny, np.finfo(np.float64).max
+    edges = [tiny, big, 1.0, 2.0, 0.5, np.sqrt(2), np.nextafter(np.sqrt(2), 0), np.nextafter(np.sqrt(2), 2),
+             np.nextafter(1.0, 0), np.nextafter(1.0, 2), 1e-4, 0.999]
+    x = np.concatenate([np.exp(rng.uniform(np.log(tiny), np.log(big), 200_000)), rng.uniform(0.5, 2.0, 200_000),
+                        2.0 ** np.arange(-1022, 1024), edges])
+    out = np.empty_like(x)
+    logs(x, out)
+    ref = np.array([math.log(v) for v in x.tolist()])   # glibc's log: correctly rounded in practice
+    ulps = np.abs(out - ref) / np.spacing(np.maximum(np.abs(ref), tiny))
+    assert ulps.max() <= 1.0
+    assert (out[x == 1.0] == 0.0).all() and (ulps == 0).mean() > 0.9
+    bad = np.array([0.0, -0.0, -1.0, -np.inf, np.nan])
+    out = np.empty_like(bad)
+    logs(bad, out)
+    assert np.isnan(out).all()      # outside the domain of positive normal numbers: NaN for y <= 0 and NaN
+
+
+def test_target_term_kernel_equals_the_closed_form_and_splits_rows_exactly():
+    import torch
+
+    from taskfp_lib.distances import bkld
+
+    rng = np.random.default_rng(6)
+    h = rng.random((600, 1000)) ** 3
+    h[h < 0.05] = 0.0                              # empty bins: 0 log 0 = 0
+    h[0] = 0.0
+    h[0, 7] = 1.0                                  # a one-hot row: exactly 0
+    h[1] = 0.0
+    h[1, :4] = [0.25, 0.25, 0.5, 0.0]              # closed form: -(2 * 0.25 log 4 + 0.5 log 2) = -1.5 log 2
+    sums, plogp = bkld._sum_plogp(h)
+    expected = np.where(h > 0, h * np.log(np.where(h > 0, h, 1.0)), 0.0).sum(-1)
+    np.testing.assert_allclose(plogp.numpy(), expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(sums.numpy(), h.sum(-1), rtol=1e-13, atol=0)
+    assert plogp[0] == 0.0 and sums[0] == 1.0
+    assert abs(plogp[1].item() + 1.5 * np.log(2.0)) <= 2 * np.spacing(1.5 * np.log(2.0))
+    before = torch.get_num_threads()
+    try:                                           # rows split over threads: each row is computed the same way
+        torch.set_num_threads(1)
+        one = bkld._sum_plogp(h)
+        torch.set_num_threads(3)
+        three = bkld._sum_plogp(h)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one[0], three[0]) and torch.equal(one[1], three[1])
+    poisoned = h[:4].copy()
+    poisoned[1, 3], poisoned[2, 5], poisoned[3, 9] = -1e-3, np.inf, np.nan
+    sums, plogp, bad = bkld._target_rows(torch.from_numpy(poisoned), plogp=True)
+    assert bad.tolist() == [False, True, True, True]
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 6), st.integers(2, 12), st.integers(0, 2**31 - 1),
        st.sampled_from(["uniform", "target_softmax", "source_normalized"]), st.sampled_from([None, 64, 4096]))
