@@ -11,10 +11,14 @@ export HF_HUB_OFFLINE := 1
 
 .PHONY: install data notebooks refresh-notebooks mathjax browser html book test bench clean
 
+# pip compiles every installed module to bytecode one file after the other (about 50 s of the install here, most of
+# it torch's and ray's thousands of files); instead the install skips that and compileall does it on every core.
+# Like pip, it leaves as source the few files that do not compile on this Python (a test helper in Python 3.12 syntax).
 install: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt requirements-lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -r requirements.txt -c requirements-lock.txt -e .
+	$(BIN)/pip install --disable-pip-version-check -q --no-compile -r requirements.txt -c requirements-lock.txt -e .
+	$(BIN)/python -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
 	touch $@
 
 data: install
